@@ -1,0 +1,53 @@
+# hurtig: the interface other tooling relies on. Keep target names and meaning.
+#   make setup                 control-node venv, Docker engine, registry-free test images
+#   make test                  everything CI runs: lint, unit tests, every Molecule scenario
+#   make lint                  yamllint, ansible-lint (production), syntax-check, ruff
+#   make test-scenario S=name  one Molecule scenario (molecule test -s name)
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+VENV      ?= .venv
+PY         = $(VENV)/bin/python
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+# Every Molecule scenario, in the order CI runs them.
+SCENARIOS ?= $(sort $(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/molecule.yml))))
+
+.PHONY: help setup venv docker images test lint unit test-scenario scenarios clean
+
+help:
+	@sed -n 's/^#   //p' $(MAKEFILE_LIST)
+
+setup: venv docker images ## idempotent: a second run changes nothing
+
+venv: $(VENV)/.installed
+$(VENV)/.installed: requirements.txt requirements.yml
+	@scripts/setup-venv.sh $(VENV)
+	@touch $@
+
+docker:
+	@scripts/ensure-docker.sh
+
+images: docker
+	@images/build.sh build
+
+lint: venv
+	@scripts/lint.sh
+
+unit: venv
+	@scripts/unit.sh
+
+test-scenario: venv
+	@test -n "$(S)" || { echo "usage: make test-scenario S=<scenario> (one of: $(SCENARIOS))"; exit 2; }
+	molecule test -s $(S)
+
+scenarios: venv
+	@for s in $(SCENARIOS); do molecule test -s $$s || exit 1; done
+
+test: lint unit scenarios
+
+clean:
+	rm -rf $(VENV) .cache

@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# Registry-free image builder: Debian's archive -> debootstrap -> docker import -> Dockerfile.
+#
+#   images/build.sh build [FLAVOUR...]   build what is missing (default: all flavours)
+#   images/build.sh tag FLAVOUR          print the image reference of FLAVOUR
+#   images/build.sh list                 print every flavour
+#
+# A flavour is <kind>-<suite>: debian-systemd-trixie, debian-systemd-bookworm,
+# debian-slim-trixie. The tag of every image carries a hash of the inputs that built it
+# (this script, the flavour's Dockerfile, the suite, the mirror), so a change to any input
+# forces a rebuild and a stale cached image can never hide a broken build.
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+MIRROR=${HURTIG_DEBIAN_MIRROR:-http://deb.debian.org/debian}
+SECURITY_MIRROR=${HURTIG_DEBIAN_SECURITY_MIRROR:-http://deb.debian.org/debian-security}
+PREFIX=${HURTIG_IMAGE_PREFIX:-hurtig}
+FLAVOURS=(debian-systemd-trixie debian-systemd-bookworm debian-slim-trixie)
+
+log() { printf '[images] %s\n' "$*" >&2; }
+
+inputs_hash() { # stdin: the inputs; the mirrors count as inputs too
+  { cat; printf '%s\n' "$MIRROR" "$SECURITY_MIRROR"; } | sha256sum | cut -c1-12
+}
+
+split() { # flavour -> "kind suite"
+  local f=$1
+  case "$f" in
+    debian-systemd-*|debian-slim-*) echo "${f%-*} ${f##*-}" ;;
+    *) log "unknown flavour '$f' (known: ${FLAVOURS[*]})"; exit 2 ;;
+  esac
+}
+
+rootfs_tag() { # suite
+  echo "$PREFIX/debian-rootfs:$1-$( (cat "$here/build.sh"; echo "$1") | inputs_hash)"
+}
+
+image_tag() { # flavour
+  local kind suite
+  read -r kind suite < <(split "$1")
+  echo "$PREFIX/$kind:$suite-$( (cat "$here/build.sh" "$here/$kind/Dockerfile"; echo "$suite") | inputs_hash)"
+}
+
+have() { docker image inspect "$1" >/dev/null 2>&1; }
+
+build_rootfs() { # suite
+  local suite=$1 tag dir
+  tag=$(rootfs_tag "$suite")
+  if have "$tag"; then log "$tag: present"; return; fi
+  command -v debootstrap >/dev/null || { log "debootstrap missing: apt-get install -y debootstrap"; exit 1; }
+  dir=$(mktemp -d /tmp/hurtig-rootfs.XXXXXX)
+  log "$tag: debootstrap $suite from $MIRROR"
+  local t0=$SECONDS
+  debootstrap --variant=minbase --include=ca-certificates "$suite" "$dir" "$MIRROR" \
+    > "$dir.log" 2>&1 || { tail -20 "$dir.log" >&2; rm -rf "$dir" "$dir.log"; exit 1; }
+  rm -rf "$dir"/var/cache/apt/archives/*.deb "$dir"/var/lib/apt/lists/*
+  tar -C "$dir" --numeric-owner -c . | docker import \
+    --change 'CMD ["/bin/bash"]' --change 'ENV LANG=C.UTF-8' - "$tag" >/dev/null
+  rm -rf "$dir" "$dir.log"
+  log "$tag: imported in $((SECONDS - t0)) s"
+}
+
+build_image() { # flavour
+  local flavour=$1 kind suite tag
+  read -r kind suite < <(split "$flavour")
+  tag=$(image_tag "$flavour")
+  if have "$tag"; then log "$tag: present"; return; fi
+  build_rootfs "$suite"
+  local t0=$SECONDS
+  log "$tag: docker build"
+  docker build --quiet --network host \
+    --build-arg "BASE=$(rootfs_tag "$suite")" --build-arg "SUITE=$suite" --build-arg "MIRROR=$MIRROR" \
+    --build-arg "SECURITY_MIRROR=$SECURITY_MIRROR" \
+    --label "org.hurtig.inputs-hash=${tag##*-}" \
+    -t "$tag" "$here/$kind" > "/tmp/hurtig-build-$flavour.log" 2>&1 \
+    || { cat "/tmp/hurtig-build-$flavour.log" >&2; exit 1; }
+  log "$tag: built in $((SECONDS - t0)) s"
+}
+
+cmd=${1:-build}; shift || true
+case "$cmd" in
+  build) for f in "${@:-${FLAVOURS[@]}}"; do build_image "$f"; done ;;
+  tag) [ $# -eq 1 ] || { log "usage: $0 tag FLAVOUR"; exit 2; }; image_tag "$1" ;;
+  list) printf '%s\n' "${FLAVOURS[@]}" ;;
+  *) log "usage: $0 build [FLAVOUR...] | tag FLAVOUR | list"; exit 2 ;;
+esac

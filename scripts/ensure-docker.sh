@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Make sure a Docker engine answers (install docker.io from Debian's archive and start dockerd
+# if none does) and that debootstrap, which the image builder needs, is installed.
+# Quick when both are already there.
+set -euo pipefail
+need=()
+command -v dockerd >/dev/null 2>&1 || docker info >/dev/null 2>&1 || need+=(docker.io)
+command -v debootstrap >/dev/null 2>&1 || need+=(debootstrap)
+if [ ${#need[@]} -gt 0 ]; then
+  [ "$(id -u)" = 0 ] || { echo "[docker] need root to install ${need[*]}" >&2; exit 1; }
+  echo "[docker] installing ${need[*]} from Debian's archive"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+if docker info >/dev/null 2>&1; then
+  echo "[docker] engine answers: $(docker version --format '{{.Server.Version}}')"
+  exit 0
+fi
+if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
+  systemctl start docker
+else
+  echo "[docker] starting dockerd in the background (log: /var/log/dockerd.log)"
+  nohup dockerd >/var/log/dockerd.log 2>&1 &
+fi
+for _ in $(seq 60); do
+  docker info >/dev/null 2>&1 && { echo "[docker] engine up: $(docker version --format '{{.Server.Version}}')"; exit 0; }
+  sleep 1
+done
+echo "[docker] dockerd did not answer within 60 s; see /var/log/dockerd.log" >&2
+exit 1
