@@ -13,10 +13,9 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-# Every Molecule scenario, in the order CI runs them.
-SCENARIOS ?= $(sort $(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/molecule.yml))))
+SCENARIOS = $(sort $(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/molecule.yml))))
 
-.PHONY: help setup venv docker images test lint unit test-scenario scenarios clean
+.PHONY: help setup venv docker images test lint unit test-scenario clean
 
 help:
 	@sed -n 's/^#   //p' $(MAKEFILE_LIST)
@@ -38,16 +37,14 @@ lint: venv
 	@scripts/lint.sh
 
 unit: venv
-	@scripts/unit.sh
+	python -m pytest -q tests
 
 test-scenario: venv
 	@test -n "$(S)" || { echo "usage: make test-scenario S=<scenario> (one of: $(SCENARIOS))"; exit 2; }
 	molecule test -s $(S)
 
-scenarios: venv
-	@for s in $(SCENARIOS); do molecule test -s $$s || exit 1; done
-
-test: lint unit scenarios
+test: venv ## lint steps, unit test modules, every Molecule scenario; ends "N passed, N failed"
+	@scripts/test.sh
 
 clean:
 	rm -rf $(VENV) .cache

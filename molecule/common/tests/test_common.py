@@ -41,7 +41,9 @@ def test_admin_user_has_key_sudo_and_ssh_group(host):
     keys = host.file("/home/opsadmin/.ssh/authorized_keys").content_string
     assert keys.startswith("ssh-ed25519 ")
     assert host.run("visudo -cf /etc/sudoers.d/60-hurtig-admins").rc == 0
-    assert "opsadmin ALL=(ALL:ALL) NOPASSWD: ALL" in host.file("/etc/sudoers.d/60-hurtig-admins").content_string
+    assert (
+        "opsadmin ALL=(ALL:ALL) NOPASSWD: ALL" in host.file("/etc/sudoers.d/60-hurtig-admins").content_string
+    )
 
 
 def test_nftables_ruleset_is_loaded(host):
@@ -87,9 +89,10 @@ def test_docker_hosts_keep_ip_forward(host):
 
 
 def test_file_descriptor_limits(host):
-    assert "DefaultLimitNOFILE=1048576:1048576" in host.file(
-        "/etc/systemd/system.conf.d/60-hurtig-limits.conf"
-    ).content_string
+    assert (
+        "DefaultLimitNOFILE=1048576:1048576"
+        in host.file("/etc/systemd/system.conf.d/60-hurtig-limits.conf").content_string
+    )
     # systemd really applies it after the re-exec: a new service gets the limit, capped
     # by the hard limit PID 1 inherited (raising that needs CAP_SYS_RESOURCE, which this
     # test host does not have: 20000 here). Without the setting the soft limit is 1024.
@@ -97,7 +100,9 @@ def test_file_descriptor_limits(host):
     out = host.check_output("systemd-run --wait --pipe -q sh -c 'ulimit -n'")
     assert int(out) == min(1048576, pid1_hard)
     assert int(out) > 1024
-    assert "* hard nofile 1048576" in " ".join(host.file("/etc/security/limits.d/60-hurtig.conf").content_string.split())
+    assert "* hard nofile 1048576" in " ".join(
+        host.file("/etc/security/limits.d/60-hurtig.conf").content_string.split()
+    )
 
 
 def test_io_scheduler_rule_and_fstrim(host):
@@ -131,7 +136,10 @@ def test_refused_device_is_untouched(host):
 
 
 def test_unattended_security_upgrades(host):
-    assert 'APT::Periodic::Unattended-Upgrade "1";' in host.file("/etc/apt/apt.conf.d/20auto-upgrades").content_string
+    assert (
+        'APT::Periodic::Unattended-Upgrade "1";'
+        in host.file("/etc/apt/apt.conf.d/20auto-upgrades").content_string
+    )
     conf = host.file("/etc/apt/apt.conf.d/52hurtig-unattended-upgrades").content_string
     assert "-security" in conf
     assert 'Automatic-Reboot "false"' in conf
@@ -152,7 +160,9 @@ def test_etc_hosts_has_the_private_addresses(host):
     assert "10.0.0.22 common-bookworm" in hosts
 
 
-@pytest.mark.skip(reason="a container shares the host's kernel: global sysctls and the I/O "
-                  "scheduler are checked in the rendered files above; a VM lane applies them")
+@pytest.mark.skip(
+    reason="a container shares the host's kernel: global sysctls and the I/O "
+    "scheduler are checked in the rendered files above; a VM lane applies them"
+)
 def test_kernel_settings_applied():
     """Placeholder that keeps the skipped check visible in every run."""

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# make lint: yamllint, ansible-lint (production profile), syntax-check of site.yml, ruff.
+# Prints one line per step: "lint <step>: ok|FAILED (N s)"; exits non-zero if any failed.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+failed=0
+step() {
+  local name=$1; shift
+  local t0=$SECONDS out
+  if out=$("$@" 2>&1); then
+    echo "lint $name: ok ($((SECONDS - t0)) s)"
+  else
+    echo "$out" | tail -n 60
+    echo "lint $name: FAILED ($((SECONDS - t0)) s)"
+    failed=$((failed + 1))
+  fi
+}
+py_dirs=$(ls -d tests molecule/*/tests src scripts 2>/dev/null | tr '\n' ' ')
+step yamllint yamllint --strict .
+step ansible-lint ansible-lint --profile production --offline
+step syntax-check ansible-playbook --syntax-check -i inventories/production site.yml
+step syntax-check-staging ansible-playbook --syntax-check -i inventories/staging site.yml
+# shellcheck disable=SC2086
+step ruff ruff check $py_dirs
+# shellcheck disable=SC2086
+step ruff-format ruff format --check $py_dirs
+exit $((failed > 0))

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# make test: lint steps, unit test modules and Molecule scenarios. Every item prints
+#   [test] <kind> <name>: ok|FAILED (N s)
+# and the run ends with "N passed, N failed". Runs everything, exits non-zero on a failure.
+#   SCENARIOS="common nginx" scripts/test.sh   limits the Molecule scenarios
+set -uo pipefail
+cd "$(dirname "$0")/.."
+passed=0 failed=0
+logdir=${HURTIG_TEST_LOGS:-.cache/test-logs}
+mkdir -p "$logdir"
+record() { # kind name rc seconds
+  if [ "$3" -eq 0 ]; then passed=$((passed + 1)); echo "[test] $1 $2: ok ($4 s)"
+  else failed=$((failed + 1)); echo "[test] $1 $2: FAILED ($4 s, log: $logdir/$1-$2.log)"; fi
+}
+
+# Lint: one item per step.
+t0=$SECONDS
+while IFS= read -r line; do
+  case "$line" in
+    "lint "*": ok "*) name=${line#lint }; name=${name%%:*}; record lint "$name" 0 "${line##*(}" ;;
+    "lint "*": FAILED "*) name=${line#lint }; name=${name%%:*}; record lint "$name" 1 "${line##*(}" ;;
+    *) echo "$line" ;;
+  esac
+done < <(scripts/lint.sh 2>&1)
+echo "[test] lint took $((SECONDS - t0)) s"
+
+# Unit tests: one item per test module.
+for mod in $(find tests src -name 'test_*.py' -not -path '*/node_modules/*' 2>/dev/null | sort); do
+  t0=$SECONDS
+  name=$(basename "$mod" .py)
+  python -m pytest -q -p no:cacheprovider "$mod" > "$logdir/unit-$name.log" 2>&1
+  rc=$?
+  tail -n 1 "$logdir/unit-$name.log"
+  [ $rc -ne 0 ] && tail -n 40 "$logdir/unit-$name.log"
+  record unit "$name" $rc $((SECONDS - t0))
+done
+
+# Molecule scenarios: one item per scenario.
+scenarios=${SCENARIOS:-$(for f in molecule/*/molecule.yml; do basename "$(dirname "$f")"; done)}
+for s in $scenarios; do
+  t0=$SECONDS
+  NO_COLOR=1 ANSIBLE_NOCOLOR=1 PY_COLORS=0 molecule test -s "$s" > "$logdir/molecule-$s.log" 2>&1
+  rc=$?
+  grep -E '^=+ .*(passed|failed).* =+$|not idempotent' "$logdir/molecule-$s.log" | tail -n 3
+  [ $rc -ne 0 ] && tail -n 80 "$logdir/molecule-$s.log"
+  record molecule "$s" $rc $((SECONDS - t0))
+done
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
