@@ -1,0 +1,220 @@
+"""The broker, checked from outside with a real AMQP client (pika) on 127.0.0.1:35672."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import pika
+import pytest
+from pika.exceptions import ChannelClosedByBroker, ProbableAuthenticationError
+
+testinfra_hosts = ["ansible://rabbitmq-1"]
+
+PORT = 35672
+VHOST = "hurtig"
+USERS = {
+    "admin": ("hurtig-admin", "test-admin-pw"),
+    "api": ("hurtig-api", "test-api-pw"),
+    "worker": ("hurtig-worker", "test-worker-pw"),
+}
+
+
+def connect(role: str, user: str | None = None, password: str | None = None) -> pika.BlockingConnection:
+    if role in USERS:
+        user, password = USERS[role]
+    params = pika.ConnectionParameters(
+        host="127.0.0.1",
+        port=PORT,
+        virtual_host=VHOST,
+        credentials=pika.PlainCredentials(user, password),
+        connection_attempts=30,
+        retry_delay=1,
+    )
+    return pika.BlockingConnection(params)
+
+
+def wait_running(host) -> None:
+    for _ in range(60):
+        if host.run("rabbitmq-diagnostics -q check_running").rc == 0:
+            # the AMQP listener answers
+            try:
+                connect("admin").close()
+                return
+            except Exception:  # any failure means: not yet
+                pass
+        time.sleep(1)
+    pytest.fail("broker did not come back within 60 s")
+
+
+def purge(queue: str) -> None:
+    conn = connect("admin")
+    conn.channel().queue_purge(queue)
+    conn.close()
+
+
+def publish(n: int, routing_key: str = "sleep") -> list[str]:
+    conn = connect("api")
+    ch = conn.channel()
+    ch.confirm_delivery()
+    ids = []
+    for _ in range(n):
+        job_id = str(uuid.uuid4())
+        ch.basic_publish(
+            "hurtig.jobs",
+            routing_key,
+            b'{"job_id": "%s"}' % job_id.encode(),
+            pika.BasicProperties(delivery_mode=2, message_id=job_id, content_type="application/json"),
+            mandatory=True,
+        )
+        ids.append(job_id)
+    conn.close()
+    return ids
+
+
+def drain(queue: str, role: str = "worker") -> list[str]:
+    conn = connect(role)
+    ch = conn.channel()
+    got = []
+    while True:
+        method, props, _ = ch.basic_get(queue, auto_ack=False)
+        if method is None:
+            break
+        got.append(props.message_id)
+        ch.basic_ack(method.delivery_tag)
+    conn.close()
+    return got
+
+
+def test_data_directory_is_on_the_data_volume(host):
+    mount = host.mount_point("/var/lib/rabbitmq")
+    assert mount.exists
+    assert mount.device == "/dev/vdb"
+    assert host.file("/var/lib/rabbitmq/mnesia").is_directory
+    assert host.file("/var/lib/rabbitmq/.erlang.cookie").mode == 0o400
+
+
+def test_listeners(host):
+    addr = host.check_output("hostname -I").split()[0]
+    assert host.socket(f"tcp://{addr}:5672").is_listening
+    assert not host.socket("tcp://0.0.0.0:5672").is_listening
+    assert host.socket("tcp://127.0.0.1:15672").is_listening
+    assert host.socket(f"tcp://{addr}:15692").is_listening
+
+
+def test_config_is_production_sized(host):
+    conf = host.file("/etc/rabbitmq/rabbitmq.conf").content_string
+    assert "vm_memory_high_watermark.relative = 0.6" in conf
+    assert "cluster_partition_handling = pause_minority" in conf
+    assert "no_such_setting" not in conf  # the refused value never reached the file
+    assert host.check_output("systemctl show -p LimitNOFILE --value rabbitmq-server") == "65536"
+    # Effective limit: the unit's, capped by what PID 1 may hand out (raising that needs
+    # CAP_SYS_RESOURCE, which this container host lacks; 20000 here).
+    pid1_hard = int(host.check_output("awk '/Max open files/ {print $5}' /proc/1/limits"))
+    beam = host.check_output("awk '/Max open files/ {print $4}' /proc/$(pgrep -x beam.smp)/limits")
+    assert int(beam) == min(65536, pid1_hard)
+
+
+def test_prometheus_metrics(host):
+    addr = host.check_output("hostname -I").split()[0]
+    out = host.check_output(
+        'python3 -c "import urllib.request as u; '
+        f"b = u.urlopen('http://{addr}:15692/metrics').read().decode(); "
+        "print([m for m in ('rabbitmq_queues', 'rabbitmq_connections') if m in b])\""
+    )
+    assert out == "['rabbitmq_queues', 'rabbitmq_connections']"
+
+
+def test_guest_is_refused():
+    with pytest.raises(ProbableAuthenticationError):
+        connect("guest", "guest", "guest")
+    assert connect("admin")  # the broker itself answers
+
+
+def test_api_user_cannot_consume():
+    purge("jobs.sleep")
+    publish(1)
+    conn = connect("api")
+    with pytest.raises(ChannelClosedByBroker) as err:
+        conn.channel().basic_get("jobs.sleep")
+    assert err.value.reply_code == 403
+    conn.close()
+    assert len(drain("jobs.sleep")) == 1
+
+
+def test_worker_user_cannot_publish_jobs():
+    conn = connect("worker")
+    ch = conn.channel()
+    ch.confirm_delivery()
+    with pytest.raises(ChannelClosedByBroker) as err:
+        ch.basic_publish("hurtig.jobs", "sleep", b"{}", pika.BasicProperties(delivery_mode=2))
+    assert err.value.reply_code == 403
+    conn.close()
+
+
+def test_worker_user_may_publish_to_retry_and_dead_exchanges():
+    conn = connect("worker")
+    ch = conn.channel()
+    ch.confirm_delivery()
+    for exchange in ("hurtig.retry", "hurtig.dead"):
+        ch.basic_publish(exchange, "resize", b"{}", pika.BasicProperties(delivery_mode=2), mandatory=True)
+    conn.close()
+    purge("jobs.resize.retry")
+    purge("jobs.resize.dead")
+
+
+def test_confirmed_messages_survive_restart_and_kill(host):
+    purge("jobs.sleep")
+    ids = publish(200)
+    assert host.run("systemctl restart rabbitmq-server").rc == 0
+    wait_running(host)
+    ids += publish(200)
+    host.run_test("pkill -9 -x beam.smp")
+    time.sleep(3)
+    wait_running(host)
+    got = drain("jobs.sleep")
+    assert sorted(got) == sorted(ids)
+
+
+def test_retry_queue_returns_jobs_after_the_delay():
+    purge("jobs.sleep")
+    conn = connect("worker")
+    ch = conn.channel()
+    ch.confirm_delivery()
+    ch.basic_publish(
+        "hurtig.retry",
+        "sleep",
+        b"{}",
+        pika.BasicProperties(delivery_mode=2, message_id="retry-me"),
+        mandatory=True,
+    )
+    conn.close()
+    deadline = time.monotonic() + 30
+    got: list[str] = []
+    while not got and time.monotonic() < deadline:
+        time.sleep(1)
+        got = drain("jobs.sleep")
+    assert got == ["retry-me"]
+
+
+def test_message_nacked_more_than_max_retries_is_dead_lettered():
+    purge("jobs.sleep")
+    purge("jobs.sleep.dead")
+    [job_id] = publish(1)
+    conn = connect("worker")
+    ch = conn.channel()
+    nacks = 0
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        method, _, _ = ch.basic_get("jobs.sleep")
+        if method is None:
+            if nacks > 3:
+                break
+            time.sleep(0.2)
+            continue
+        ch.basic_nack(method.delivery_tag, requeue=True)
+        nacks += 1
+    conn.close()
+    assert nacks == 4  # max_retries (3) redeliveries, then the broker dead-letters it
+    time.sleep(1)
+    assert drain("jobs.sleep.dead", role="admin") == [job_id]
