@@ -1,0 +1,102 @@
+"""A 3-node cluster: it forms, quorum queues have 3 members, losing a node loses nothing."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+
+import pika
+import pytest
+import testinfra
+
+testinfra_hosts = ["ansible://rabbitmq-c1"]
+
+NODES = {"rabbitmq-c1": 35681, "rabbitmq-c2": 35682, "rabbitmq-c3": 35683}
+
+
+def node(name: str):
+    return testinfra.get_host(f"docker://{name}")
+
+
+def connect(
+    port: int, user: str = "hurtig-admin", password: str = "test-admin-pw"
+) -> pika.BlockingConnection:
+    return pika.BlockingConnection(
+        pika.ConnectionParameters(
+            host="127.0.0.1",
+            port=port,
+            virtual_host="hurtig",
+            credentials=pika.PlainCredentials(user, password),
+            connection_attempts=30,
+            retry_delay=1,
+        )
+    )
+
+
+def running_nodes(host) -> list[str]:
+    return sorted(
+        json.loads(host.check_output("rabbitmqctl cluster_status --formatter json"))["running_nodes"]
+    )
+
+
+def wait_for(predicate, timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(2)
+    pytest.fail("condition not reached in time")
+
+
+def test_cluster_has_three_running_nodes(host):
+    assert running_nodes(host) == [f"rabbit@{n}" for n in sorted(NODES)]
+
+
+def test_quorum_queue_has_three_members(host):
+    queues = json.loads(
+        host.check_output("rabbitmqctl list_queues -p hurtig name type members --formatter json")
+    )
+    by_name = {q["name"]: q for q in queues}
+    assert by_name["jobs.sleep"]["type"] == "quorum"
+    assert sorted(by_name["jobs.sleep"]["members"]) == [f"rabbit@{n}" for n in sorted(NODES)]
+
+
+def test_queue_stays_available_with_one_node_down_and_node_rejoins(host):
+    c3 = node("rabbitmq-c3")
+    c3.run_test("systemctl stop rabbitmq-server")
+    try:
+        wait_for(lambda: len(running_nodes(host)) == 2)
+        # publish through node 1 and node 2 with confirms as the API user
+        ids = []
+        for port in (35681, 35682):
+            conn = connect(port, "hurtig-api", "test-api-pw")
+            ch = conn.channel()
+            ch.confirm_delivery()
+            for _ in range(50):
+                job_id = str(uuid.uuid4())
+                ch.basic_publish(
+                    "hurtig.jobs",
+                    "sleep",
+                    b"{}",
+                    pika.BasicProperties(delivery_mode=2, message_id=job_id),
+                    mandatory=True,
+                )
+                ids.append(job_id)
+            conn.close()
+        # consume them all as the worker user through node 2
+        conn = connect(35682, "hurtig-worker", "test-worker-pw")
+        ch = conn.channel()
+        got = []
+        while True:
+            method, props, _ = ch.basic_get("jobs.sleep")
+            if method is None:
+                break
+            got.append(props.message_id)
+            ch.basic_ack(method.delivery_tag)
+        conn.close()
+        assert sorted(got) == sorted(ids)
+    finally:
+        c3.run_test("systemctl start rabbitmq-server")
+    wait_for(lambda: len(running_nodes(host)) == 3)
+    assert running_nodes(c3) == [f"rabbit@{n}" for n in sorted(NODES)]
