@@ -23,7 +23,7 @@ help:
 setup: venv docker images ## idempotent: a second run changes nothing
 
 venv: $(VENV)/.installed
-$(VENV)/.installed: requirements.txt requirements.yml
+$(VENV)/.installed: requirements.txt requirements.yml pyproject.toml
 	@scripts/setup-venv.sh $(VENV)
 	@touch $@
 

@@ -3,10 +3,12 @@
 #
 #   images/build.sh build [FLAVOUR...]   build what is missing (default: all flavours)
 #   images/build.sh tag FLAVOUR          print the image reference of FLAVOUR
+#   images/build.sh save FLAVOUR FILE    build if needed, then save it gzipped (for nodes)
 #   images/build.sh list                 print every flavour
 #
 # A flavour is <kind>-<suite>: debian-systemd-trixie, debian-systemd-bookworm,
-# debian-slim-trixie. The tag of every image carries a hash of the inputs that built it
+# debian-slim-trixie, rabbitmq-trixie (a broker for the Python tests) and runtime-trixie
+# (the API and worker image: the package in src/ on the slim base). The tag of every image carries a hash of the inputs that built it
 # (this script, the flavour's Dockerfile, the suite, the mirror), so a change to any input
 # forces a rebuild and a stale cached image can never hide a broken build.
 set -euo pipefail
@@ -15,7 +17,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 MIRROR=${HURTIG_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 SECURITY_MIRROR=${HURTIG_DEBIAN_SECURITY_MIRROR:-http://deb.debian.org/debian-security}
 PREFIX=${HURTIG_IMAGE_PREFIX:-hurtig}
-FLAVOURS=(debian-systemd-trixie debian-systemd-bookworm debian-slim-trixie)
+FLAVOURS=(debian-systemd-trixie debian-systemd-bookworm debian-slim-trixie rabbitmq-trixie runtime-trixie)
 
 log() { printf '[images] %s\n' "$*" >&2; }
 
@@ -26,7 +28,7 @@ inputs_hash() { # stdin: the inputs; the mirrors count as inputs too
 split() { # flavour -> "kind suite"
   local f=$1
   case "$f" in
-    debian-systemd-*|debian-slim-*) echo "${f%-*} ${f##*-}" ;;
+    debian-systemd-*|debian-slim-*|rabbitmq-*|runtime-*) echo "${f%-*} ${f##*-}" ;;
     *) log "unknown flavour '$f' (known: ${FLAVOURS[*]})"; exit 2 ;;
   esac
 }
@@ -35,10 +37,21 @@ rootfs_tag() { # suite
   echo "$PREFIX/debian-rootfs:$1-$( (cat "$here/build.sh"; echo "$1") | inputs_hash)"
 }
 
+root=$(cd "$here/.." && pwd)
+
+extra_inputs() { # kind: files beyond the Dockerfile that go into the image
+  case "$1" in
+    runtime)
+      cat "$here/runtime/requirements.txt" "$root/pyproject.toml"
+      (cd "$root" && find src -type f -name '*.py' | LC_ALL=C sort | xargs cat)
+      image_tag "debian-slim-$2" ;;
+  esac
+}
+
 image_tag() { # flavour
   local kind suite
   read -r kind suite < <(split "$1")
-  echo "$PREFIX/$kind:$suite-$( (cat "$here/build.sh" "$here/$kind/Dockerfile"; echo "$suite") | inputs_hash)"
+  echo "$PREFIX/$kind:$suite-$( (cat "$here/build.sh" "$here/$kind/Dockerfile"; echo "$suite"; extra_inputs "$kind" "$suite") | inputs_hash)"
 }
 
 have() { docker image inspect "$1" >/dev/null 2>&1; }
@@ -65,15 +78,29 @@ build_image() { # flavour
   read -r kind suite < <(split "$flavour")
   tag=$(image_tag "$flavour")
   if have "$tag"; then log "$tag: present"; return; fi
-  build_rootfs "$suite"
+  local base context=$here/$kind
+  if [ "$kind" = runtime ]; then
+    # FROM the slim base, with the package sources and the build host's CA bundle
+    build_image "debian-slim-$suite"
+    base=${HURTIG_RUNTIME_BASE:-$(image_tag "debian-slim-$suite")}
+    context=$(mktemp -d /tmp/hurtig-runtime.XXXXXX)
+    cp -r "$here/runtime/." "$root/pyproject.toml" "$context/"
+    cp -r "$root/src" "$context/src"
+    find "$context/src" -name '__pycache__' -prune -exec rm -rf {} +
+    cp "${HURTIG_BUILD_CA:-/etc/ssl/certs/ca-certificates.crt}" "$context/build-ca.crt"
+  else
+    build_rootfs "$suite"
+    base=$(rootfs_tag "$suite")
+  fi
   local t0=$SECONDS
   log "$tag: docker build"
   docker build --quiet --network host \
-    --build-arg "BASE=$(rootfs_tag "$suite")" --build-arg "SUITE=$suite" --build-arg "MIRROR=$MIRROR" \
+    --build-arg "BASE=$base" --build-arg "SUITE=$suite" --build-arg "MIRROR=$MIRROR" \
     --build-arg "SECURITY_MIRROR=$SECURITY_MIRROR" \
     --label "org.hurtig.inputs-hash=${tag##*-}" \
-    -t "$tag" "$here/$kind" > "/tmp/hurtig-build-$flavour.log" 2>&1 \
+    -t "$tag" "$context" > "/tmp/hurtig-build-$flavour.log" 2>&1 \
     || { cat "/tmp/hurtig-build-$flavour.log" >&2; exit 1; }
+  [ "$context" = "$here/$kind" ] || rm -rf "$context"
   log "$tag: built in $((SECONDS - t0)) s"
 }
 
@@ -81,6 +108,9 @@ cmd=${1:-build}; shift || true
 case "$cmd" in
   build) for f in "${@:-${FLAVOURS[@]}}"; do build_image "$f"; done ;;
   tag) [ $# -eq 1 ] || { log "usage: $0 tag FLAVOUR"; exit 2; }; image_tag "$1" ;;
+  save) # save FLAVOUR FILE: build if needed, then docker save | gzip into FILE (for nodes)
+    [ $# -eq 2 ] || { log "usage: $0 save FLAVOUR FILE"; exit 2; }
+    build_image "$1"; docker save "$(image_tag "$1")" | gzip -1 > "$2.tmp" && mv "$2.tmp" "$2" ;;
   list) printf '%s\n' "${FLAVOURS[@]}" ;;
   *) log "usage: $0 build [FLAVOUR...] | tag FLAVOUR | list"; exit 2 ;;
 esac

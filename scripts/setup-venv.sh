@@ -28,6 +28,8 @@ if [ ! -x "$venv/bin/python" ]; then
 fi
 "$venv/bin/python" -m pip install --quiet --upgrade pip
 "$venv/bin/python" -m pip install --quiet -r requirements.txt
+# The project's own Python package (API and worker runtime), editable.
+"$venv/bin/python" -m pip install --quiet --no-deps -e .
 # Collections: the pinned versions are bundled with the ansible package, so this says
 # "Nothing to do" offline; with Galaxy reachable it would install what is missing.
 "$venv/bin/ansible-galaxy" collection install -r requirements.yml 2>&1 | tail -n 1

@@ -17,8 +17,10 @@ record() { # kind name rc seconds
 t0=$SECONDS
 while IFS= read -r line; do
   case "$line" in
-    "lint "*": ok "*) name=${line#lint }; name=${name%%:*}; record lint "$name" 0 "${line##*(}" ;;
-    "lint "*": FAILED "*) name=${line#lint }; name=${name%%:*}; record lint "$name" 1 "${line##*(}" ;;
+    "lint "*": ok ("*|"lint "*": FAILED ("*)
+      name=${line#lint }; name=${name%%:*}; secs=${line##*(}; secs=${secs%% *}
+      case "$line" in *": ok ("*) rc=0 ;; *) rc=1 ;; esac
+      record lint "$name" "$rc" "$secs" ;;
     *) echo "$line" ;;
   esac
 done < <(scripts/lint.sh 2>&1)

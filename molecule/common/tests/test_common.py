@@ -41,9 +41,7 @@ def test_admin_user_has_key_sudo_and_ssh_group(host):
     keys = host.file("/home/opsadmin/.ssh/authorized_keys").content_string
     assert keys.startswith("ssh-ed25519 ")
     assert host.run("visudo -cf /etc/sudoers.d/60-hurtig-admins").rc == 0
-    assert (
-        "opsadmin ALL=(ALL:ALL) NOPASSWD: ALL" in host.file("/etc/sudoers.d/60-hurtig-admins").content_string
-    )
+    assert "opsadmin ALL=(ALL:ALL) NOPASSWD: ALL" in host.file("/etc/sudoers.d/60-hurtig-admins").content_string
 
 
 def test_nftables_ruleset_is_loaded(host):
@@ -136,10 +134,7 @@ def test_refused_device_is_untouched(host):
 
 
 def test_unattended_security_upgrades(host):
-    assert (
-        'APT::Periodic::Unattended-Upgrade "1";'
-        in host.file("/etc/apt/apt.conf.d/20auto-upgrades").content_string
-    )
+    assert 'APT::Periodic::Unattended-Upgrade "1";' in host.file("/etc/apt/apt.conf.d/20auto-upgrades").content_string
     conf = host.file("/etc/apt/apt.conf.d/52hurtig-unattended-upgrades").content_string
     assert "-security" in conf
     assert 'Automatic-Reboot "false"' in conf

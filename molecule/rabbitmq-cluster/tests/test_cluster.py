@@ -19,9 +19,7 @@ def node(name: str):
     return testinfra.get_host(f"docker://{name}")
 
 
-def connect(
-    port: int, user: str = "hurtig-admin", password: str = "test-admin-pw"
-) -> pika.BlockingConnection:
+def connect(port: int, user: str = "hurtig-admin", password: str = "test-admin-pw") -> pika.BlockingConnection:
     return pika.BlockingConnection(
         pika.ConnectionParameters(
             host="127.0.0.1",
@@ -35,9 +33,7 @@ def connect(
 
 
 def running_nodes(host) -> list[str]:
-    return sorted(
-        json.loads(host.check_output("rabbitmqctl cluster_status --formatter json"))["running_nodes"]
-    )
+    return sorted(json.loads(host.check_output("rabbitmqctl cluster_status --formatter json"))["running_nodes"])
 
 
 def wait_for(predicate, timeout: float = 90) -> None:
@@ -54,9 +50,7 @@ def test_cluster_has_three_running_nodes(host):
 
 
 def test_quorum_queue_has_three_members(host):
-    queues = json.loads(
-        host.check_output("rabbitmqctl list_queues -p hurtig name type members --formatter json")
-    )
+    queues = json.loads(host.check_output("rabbitmqctl list_queues -p hurtig name type members --formatter json"))
     by_name = {q["name"]: q for q in queues}
     assert by_name["jobs.sleep"]["type"] == "quorum"
     assert sorted(by_name["jobs.sleep"]["members"]) == [f"rabbit@{n}" for n in sorted(NODES)]

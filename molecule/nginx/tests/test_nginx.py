@@ -1,0 +1,156 @@
+"""The ingress, checked over HTTPS from outside (127.0.0.1 published ports) and from inside."""
+
+from __future__ import annotations
+
+import json
+import socket
+import ssl
+import time
+
+import pytest
+import requests
+import urllib3
+
+urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
+
+testinfra_hosts = ["ansible://all"]
+
+PORTS = {"nginx-trixie": (38080, 38443), "nginx-bookworm": (39080, 39443)}
+
+
+@pytest.fixture
+def ports(host):
+    return PORTS[host.backend.get_hostname()]
+
+
+def test_effective_config_has_epoll_4096_keepalive(host):
+    cfg = host.check_output("nginx -T 2>/dev/null")
+    assert "use epoll;" in cfg
+    assert "worker_connections 4096;" in cfg
+    assert "worker_processes auto;" in cfg
+    assert "keepalive 64;" in cfg
+    assert "proxy_http_version 1.1;" in cfg
+    assert 'proxy_set_header Connection "";' in cfg
+    assert "proxy_next_upstream error timeout;" in cfg
+    assert "server_tokens off;" in cfg
+
+
+def test_post_reaches_upstream_and_its_202_comes_back(ports):
+    r = requests.post(f"https://127.0.0.1:{ports[1]}/v1/functions/sleep/jobs", json={"x": 1}, verify=False, timeout=5)
+    assert r.status_code == 202
+    assert r.json()["job_id"] == "stub"
+    assert r.json()["request_id"]  # nginx passes X-Request-ID upstream
+    assert r.headers["Strict-Transport-Security"].startswith("max-age=63072000")
+    assert r.headers["Server"] == "nginx"
+
+
+def test_http_redirects_to_https(ports):
+    r = requests.get(f"http://127.0.0.1:{ports[0]}/v1/x", allow_redirects=False, timeout=5)
+    assert r.status_code == 301
+    assert r.headers["Location"].startswith("https://")
+
+
+def test_healthz_answered_by_nginx(host, ports):
+    host.run_test("systemctl stop stub-upstream")
+    try:
+        r = requests.get(f"https://127.0.0.1:{ports[1]}/healthz", verify=False, timeout=5)
+        assert (r.status_code, r.text) == (200, "ok\n")
+        assert requests.get(f"http://127.0.0.1:{ports[0]}/healthz", timeout=5).status_code == 200
+        # with the API node down the proxied path fails fast with 502, not a hang
+        r = requests.post(f"https://127.0.0.1:{ports[1]}/v1/functions/sleep/jobs", json={}, verify=False, timeout=10)
+        assert r.status_code == 502
+    finally:
+        host.run_test("systemctl start stub-upstream")
+        time.sleep(1)
+
+
+def test_body_over_the_limit_gets_413(ports):
+    r = requests.post(
+        f"https://127.0.0.1:{ports[1]}/v1/functions/sleep/jobs", data=b"x" * (100 * 1024), verify=False, timeout=5
+    )
+    assert r.status_code == 413
+
+
+def tls_handshake(port: int, version: ssl.TLSVersion) -> str:
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    ctx.minimum_version = version
+    ctx.maximum_version = version
+    if version < ssl.TLSVersion.TLSv1_2:
+        ctx.set_ciphers("ALL:@SECLEVEL=0")  # let the client offer old protocols at all
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock, ctx.wrap_socket(sock) as tls:
+        return tls.version() or ""
+
+
+@pytest.mark.parametrize("version", [ssl.TLSVersion.TLSv1, ssl.TLSVersion.TLSv1_1])
+def test_old_tls_is_refused(ports, version):
+    with pytest.raises(ssl.SSLError) as err:
+        tls_handshake(ports[1], version)
+    # refused by the server (protocol version alert), not by the client's own policy
+    assert "NO_PROTOCOLS_AVAILABLE" not in str(err.value)
+
+
+def test_tls12_and_tls13_accepted(ports):
+    assert tls_handshake(ports[1], ssl.TLSVersion.TLSv1_3) == "TLSv1.3"
+    assert tls_handshake(ports[1], ssl.TLSVersion.TLSv1_2) == "TLSv1.2"
+
+
+def test_upstream_keepalive_reuses_connections(host):
+    script = r"""
+import http.client, json, ssl
+ctx = ssl._create_unverified_context()
+def stats():
+    c = http.client.HTTPConnection("127.0.0.1", 3000); c.request("GET", "/stats")
+    s = json.loads(c.getresponse().read()); c.close(); return s
+before = stats()
+conn = http.client.HTTPSConnection("127.0.0.1", 443, context=ctx)
+codes = set()
+for _ in range(1000):
+    conn.request("POST", "/v1/functions/sleep/jobs", body=b"{}", headers={"Content-Type": "application/json"})
+    r = conn.getresponse(); r.read(); codes.add(r.status)
+after = stats()
+print(json.dumps({"codes": sorted(codes), "connections": after["connections"] - before["connections"],
+                  "requests": after["requests"] - before["requests"]}))
+"""
+    out = json.loads(host.check_output(f"python3 -c '{script}'"))
+    assert out["codes"] == [202]
+    assert out["requests"] == 1000
+    assert out["connections"] <= 10, out  # without keepalive this would be 1,000
+
+
+def test_stub_status_on_localhost_only(host):
+    assert host.socket("tcp://127.0.0.1:8081").is_listening
+    assert not host.socket("tcp://0.0.0.0:8081").is_listening
+    out = host.check_output(
+        "python3 -c \"import urllib.request as u; print(u.urlopen('http://127.0.0.1:8081/nginx_status').read().decode())\""
+    )
+    assert "Active connections" in out
+
+
+def test_bench_location_returns_202(ports):
+    r = requests.get(f"https://127.0.0.1:{ports[1]}/bench/return202", verify=False, timeout=5)
+    assert r.status_code == 202
+
+
+def test_broken_value_never_went_live(host, ports):
+    assert "megabytes" not in host.file("/etc/nginx/hurtig/site.conf").content_string
+    assert "megabytes" not in host.file("/etc/nginx/nginx.conf").content_string
+    assert host.service("nginx").is_running
+    assert host.run("nginx -t").rc == 0
+    assert host.run("ls -d /tmp/nginx-candidate.* 2>/dev/null").stdout == ""  # scratch removed
+
+
+def test_burst_gets_429(ports):
+    time.sleep(1)
+    with requests.Session() as s:
+        codes = [
+            s.post(
+                f"https://127.0.0.1:{ports[1]}/v1/functions/sleep/jobs", json={}, verify=False, timeout=5
+            ).status_code
+            for _ in range(60)
+        ]
+    assert codes.count(429) > 0
+    assert codes.count(202) >= 10  # the burst is served
+    assert set(codes) <= {202, 429}
+    time.sleep(2)

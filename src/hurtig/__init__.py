@@ -1,0 +1,1 @@
+"""hurtig: serverless-style event processing on your own nodes (API and worker runtime)."""

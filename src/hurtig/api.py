@@ -1,0 +1,439 @@
+"""The job API: accept a job, publish it as a persistent message, await the broker's
+confirm, and only then answer 202. No confirm, no 202: a broker outage, a negative
+confirm, an unroutable job or a confirm timeout answer 503 with Retry-After.
+
+    POST /v1/functions/{name}/jobs   JSON body -> 202 {"job_id": ...}
+    GET  /healthz                    the process is up
+    GET  /readyz                     the broker connection is usable (200) or not (503)
+    GET  /metrics                    Prometheus text format
+    GET  /openapi.json               this API's OpenAPI description
+
+aiohttp serves HTTP and aiormq (the AMQP client under aio-pika, without its extra layer)
+publishes: one long-lived connection and confirm channel per process, reconnected with
+backoff in the background. Configuration comes from the environment (Settings.from_env).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import random
+import re
+import socket
+import sys
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import aiormq
+import aiormq.abc
+from aiohttp import web
+from pamqp import commands as spec
+
+from hurtig import jobs, logs
+
+log = logging.getLogger("hurtig.api")
+
+IDEMPOTENCY_NAMESPACE = uuid.UUID("5d7c5a4e-8c55-4b8e-9a57-0f1d1d3a6b21")
+IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,200}$")
+LATENCY_BUCKETS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+
+
+@dataclass(frozen=True)
+class Settings:
+    amqp_urls: list[str]
+    functions: dict[str, str]  # function name -> queue (routing key = name)
+    exchange: str = "hurtig.jobs"
+    host: str = "127.0.0.1"
+    port: int = 3000
+    workers: int = 1
+    max_body: int = 256 * 1024
+    confirm_timeout: float = 5.0
+    retry_after: int = 5
+    backoff_max: float = 10.0
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
+        env = dict(os.environ if env is None else env)
+        urls = env.get("HURTIG_AMQP_URLS") or env.get("HURTIG_AMQP_URL", "")
+        if env.get("HURTIG_AMQP_PASSWORD_FILE"):
+            urls = urls.replace("{password}", Path(env["HURTIG_AMQP_PASSWORD_FILE"]).read_text().strip())
+        raw = env.get("HURTIG_FUNCTIONS")
+        if raw is None and env.get("HURTIG_FUNCTIONS_FILE"):
+            raw = Path(env["HURTIG_FUNCTIONS_FILE"]).read_text()
+        if not urls or raw is None:
+            raise SystemExit("hurtig-api: set HURTIG_AMQP_URL and HURTIG_FUNCTIONS (or HURTIG_FUNCTIONS_FILE)")
+        functions = {f["name"]: f.get("queue", f["name"]) for f in json.loads(raw)}
+        return cls(
+            amqp_urls=[u.strip() for u in urls.split(",") if u.strip()],
+            functions=functions,
+            exchange=env.get("HURTIG_EXCHANGE", "hurtig.jobs"),
+            host=env.get("HURTIG_API_HOST", "127.0.0.1"),
+            port=int(env.get("HURTIG_API_PORT", "3000")),
+            workers=int(env.get("HURTIG_API_WORKERS", "0")) or (os.cpu_count() or 1),
+            max_body=int(env.get("HURTIG_API_MAX_BODY", str(256 * 1024))),
+            confirm_timeout=float(env.get("HURTIG_CONFIRM_TIMEOUT", "5")),
+            retry_after=int(env.get("HURTIG_RETRY_AFTER", "5")),
+        )
+
+
+class Unavailable(Exception):
+    """The job could not be confirmed by the broker: answer 503, never 202."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class Publisher:
+    """One connection and one confirm channel, kept alive in the background."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.s = settings
+        self.channel: aiormq.abc.AbstractChannel | None = None
+        self.connection: aiormq.abc.AbstractConnection | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._closing = False
+
+    @property
+    def ready(self) -> bool:
+        return self.channel is not None and not self.channel.is_closed
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._keep_connected())
+
+    async def stop(self) -> None:
+        self._closing = True
+        if self._task:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self.connection is not None:
+            with contextlib.suppress(Exception):
+                await self.connection.close()
+
+    async def _keep_connected(self) -> None:
+        delay, attempt = 0.2, 0
+        while not self._closing:
+            url = self.s.amqp_urls[attempt % len(self.s.amqp_urls)]
+            attempt += 1
+            try:
+                self.connection = await asyncio.wait_for(aiormq.connect(url), timeout=10)
+                self.channel = await self.connection.channel(publisher_confirms=True, on_return_raises=True)
+                log.info("broker connected", extra={"broker": self.connection.url.host})
+                delay = 0.2
+                await self.connection.closing
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("broker unavailable", extra={"error": repr(exc), "retry_in_s": round(delay, 2)})
+            self.channel = None
+            await asyncio.sleep(delay)
+            delay = min(self.s.backoff_max, delay * 2) * random.uniform(0.8, 1.2)
+
+    async def publish(self, routing_key: str, job_id: str, body: bytes) -> None:
+        channel = self.channel
+        if channel is None or channel.is_closed:
+            raise Unavailable("broker_unavailable")
+        props = spec.Basic.Properties(
+            delivery_mode=2,
+            content_type="application/json",
+            message_id=job_id,
+            timestamp=datetime.now(UTC),
+        )
+        try:
+            confirmation = await asyncio.wait_for(
+                channel.basic_publish(
+                    body, exchange=self.s.exchange, routing_key=routing_key, properties=props, mandatory=True
+                ),
+                timeout=self.s.confirm_timeout,
+            )
+        except TimeoutError:
+            raise Unavailable("confirm_timeout") from None
+        except aiormq.exceptions.PublishError:
+            raise Unavailable("unroutable") from None
+        except (aiormq.exceptions.AMQPError, ConnectionError, RuntimeError) as exc:
+            log.warning("publish failed", extra={"error": repr(exc)})
+            raise Unavailable("broker_unavailable") from None
+        if not isinstance(confirmation, spec.Basic.Ack):
+            raise Unavailable("nack")
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.accepted: Counter[str] = Counter()
+        self.rejected: Counter[str] = Counter()
+        self.latency_buckets = [0] * len(LATENCY_BUCKETS)
+        self.latency_sum = 0.0
+        self.latency_count = 0
+
+    def observe(self, seconds: float) -> None:
+        self.latency_sum += seconds
+        self.latency_count += 1
+        for i, bound in enumerate(LATENCY_BUCKETS):
+            if seconds <= bound:
+                self.latency_buckets[i] += 1
+
+    def render(self, ready: bool) -> str:
+        lines = [
+            "# HELP hurtig_api_jobs_accepted_total Jobs confirmed by the broker and answered 202.",
+            "# TYPE hurtig_api_jobs_accepted_total counter",
+        ]
+        lines += [f'hurtig_api_jobs_accepted_total{{function="{f}"}} {n}' for f, n in sorted(self.accepted.items())]
+        lines += [
+            "# HELP hurtig_api_jobs_rejected_total Requests not accepted, by reason.",
+            "# TYPE hurtig_api_jobs_rejected_total counter",
+        ]
+        lines += [f'hurtig_api_jobs_rejected_total{{reason="{r}"}} {n}' for r, n in sorted(self.rejected.items())]
+        lines += [
+            "# HELP hurtig_api_publish_seconds Publish-to-confirm latency.",
+            "# TYPE hurtig_api_publish_seconds histogram",
+        ]
+        lines += [
+            f'hurtig_api_publish_seconds_bucket{{le="{b}"}} {n}'
+            for b, n in zip(LATENCY_BUCKETS, self.latency_buckets, strict=True)
+        ]
+        lines += [
+            f'hurtig_api_publish_seconds_bucket{{le="+Inf"}} {self.latency_count}',
+            f"hurtig_api_publish_seconds_sum {self.latency_sum:.6f}",
+            f"hurtig_api_publish_seconds_count {self.latency_count}",
+            "# HELP hurtig_api_broker_ready 1 when the broker connection is usable.",
+            "# TYPE hurtig_api_broker_ready gauge",
+            f"hurtig_api_broker_ready {int(ready)}",
+        ]
+        return "\n".join(lines) + "\n"
+
+
+PUBLISHER = web.AppKey("publisher", Publisher)
+METRICS = web.AppKey("metrics", Metrics)
+SETTINGS = web.AppKey("settings", Settings)
+
+
+def _problem(status: int, reason: str, detail: str, **headers: str) -> web.Response:
+    body = json.dumps({"status": status, "error": reason, "detail": detail})
+    return web.Response(status=status, text=body, content_type="application/problem+json", headers=headers)
+
+
+def _reject(request: web.Request, status: int, reason: str, detail: str, **headers: str) -> web.Response:
+    request.app[METRICS].rejected[reason] += 1
+    return _problem(status, reason, detail, **headers)
+
+
+async def submit_job(request: web.Request) -> web.Response:
+    settings = request.app[SETTINGS]
+    name = request.match_info["name"]
+    if name not in settings.functions:
+        return _reject(request, 404, "unknown_function", f"no function named {name!r}")
+    if request.content_type != "application/json":
+        return _reject(request, 415, "unsupported_media_type", "send the job as application/json")
+    if request.content_length is not None and request.content_length > settings.max_body:
+        return _reject(request, 413, "too_large", f"the body may be at most {settings.max_body} bytes")
+    try:
+        raw = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        return _reject(request, 413, "too_large", f"the body may be at most {settings.max_body} bytes")
+    try:
+        payload = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        return _reject(request, 400, "invalid_json", "the body is not valid UTF-8 JSON")
+    key = request.headers.get("Idempotency-Key")
+    if key is not None and not IDEMPOTENCY_KEY.match(key):
+        return _reject(request, 400, "invalid_idempotency_key", "Idempotency-Key: 1 to 200 visible ASCII characters")
+    # The same Idempotency-Key for the same function always gives the same job id.
+    job_id = str(uuid.uuid5(IDEMPOTENCY_NAMESPACE, f"{name}\n{key}")) if key else str(uuid.uuid4())
+    job = jobs.Job(job_id, name, payload, datetime.now(UTC).isoformat(), key)
+    try:
+        body = job.to_body()
+    except (ValueError, RecursionError):
+        return _reject(request, 400, "invalid_json", "the body cannot be re-encoded as JSON")
+    started = time.perf_counter()
+    try:
+        await request.app[PUBLISHER].publish(name, job_id, body)
+    except Unavailable as exc:
+        return _reject(
+            request,
+            503,
+            exc.reason,
+            "the job was not accepted; retry later",
+            **{"Retry-After": str(settings.retry_after)},
+        )
+    request.app[METRICS].observe(time.perf_counter() - started)
+    request.app[METRICS].accepted[name] += 1
+    location = f"/v1/functions/{name}/jobs/{job_id}"
+    return web.json_response(
+        {"job_id": job_id, "function": name, "status": "accepted"}, status=202, headers={"Location": location}
+    )
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    if request.app[PUBLISHER].ready:
+        return web.json_response({"status": "ready"})
+    return web.json_response({"status": "broker unavailable"}, status=503, headers={"Retry-After": "5"})
+
+
+async def metrics(request: web.Request) -> web.Response:
+    return web.Response(text=request.app[METRICS].render(request.app[PUBLISHER].ready), content_type="text/plain")
+
+
+async def openapi(request: web.Request) -> web.Response:
+    return web.json_response(openapi_document(request.app[SETTINGS]))
+
+
+def openapi_document(settings: Settings) -> dict[str, Any]:
+    problem = {"content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}}
+    return {
+        "openapi": "3.0.3",
+        "info": {"title": "hurtig job API", "version": "1.0.0"},
+        "paths": {
+            "/v1/functions/{name}/jobs": {
+                "post": {
+                    "summary": "Submit a job; 202 only after the broker confirmed it",
+                    "parameters": [
+                        {
+                            "name": "name",
+                            "in": "path",
+                            "required": True,
+                            "schema": {"type": "string", "enum": sorted(settings.functions)},
+                        },
+                        {
+                            "name": "Idempotency-Key",
+                            "in": "header",
+                            "required": False,
+                            "schema": {"type": "string", "pattern": IDEMPOTENCY_KEY.pattern},
+                        },
+                    ],
+                    "requestBody": {"required": True, "content": {"application/json": {"schema": {}}}},
+                    "responses": {
+                        "202": {
+                            "description": "Accepted: the job is persisted in the broker",
+                            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Accepted"}}},
+                        },
+                        "400": {"description": "Invalid JSON or Idempotency-Key", **problem},
+                        "404": {"description": "Unknown function", **problem},
+                        "413": {"description": "Body too large", **problem},
+                        "415": {"description": "Not application/json", **problem},
+                        "503": {"description": "Not accepted (broker unavailable); retry after Retry-After", **problem},
+                    },
+                }
+            },
+            "/healthz": {"get": {"responses": {"200": {"description": "The process is up"}}}},
+            "/readyz": {
+                "get": {
+                    "responses": {
+                        "200": {"description": "Broker connection usable"},
+                        "503": {"description": "Broker unavailable"},
+                    }
+                }
+            },
+            "/metrics": {"get": {"responses": {"200": {"description": "Prometheus metrics"}}}},
+        },
+        "components": {
+            "schemas": {
+                "Accepted": {
+                    "type": "object",
+                    "required": ["job_id", "function", "status"],
+                    "properties": {
+                        "job_id": {"type": "string", "format": "uuid"},
+                        "function": {"type": "string"},
+                        "status": {"type": "string", "enum": ["accepted"]},
+                    },
+                },
+                "Problem": {
+                    "type": "object",
+                    "properties": {
+                        "status": {"type": "integer"},
+                        "error": {"type": "string"},
+                        "detail": {"type": "string"},
+                    },
+                },
+            }
+        },
+    }
+
+
+@web.middleware
+async def no_unexpected_5xx(request: web.Request, handler: Any) -> web.StreamResponse:
+    """Anything unexpected becomes a 503 with Retry-After: the job was not accepted."""
+    try:
+        return await handler(request)
+    except web.HTTPException:
+        raise
+    except Exception:
+        log.exception("unexpected error", extra={"path": request.path})
+        return _reject(request, 503, "internal", "the job was not accepted; retry later", **{"Retry-After": "5"})
+
+
+def make_app(settings: Settings) -> web.Application:
+    app = web.Application(client_max_size=settings.max_body, middlewares=[no_unexpected_5xx])
+    app[SETTINGS] = settings
+    app[METRICS] = Metrics()
+    app[PUBLISHER] = Publisher(settings)
+
+    async def lifecycle(app: web.Application) -> Any:
+        await app[PUBLISHER].start()
+        yield
+        await app[PUBLISHER].stop()
+
+    app.cleanup_ctx.append(lifecycle)
+    app.router.add_post("/v1/functions/{name}/jobs", submit_job)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics)
+    app.router.add_get("/openapi.json", openapi)
+    return app
+
+
+def _serve(settings: Settings, sock: socket.socket) -> None:
+    with contextlib.suppress(ImportError):
+        import uvloop  # noqa: PLC0415 - optional speed-up
+
+        uvloop.install()
+    web.run_app(make_app(settings), sock=sock, print=None, access_log=None, handle_signals=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="hurtig-api", description="hurtig job API")
+    parser.add_argument("--workers", type=int, default=None, help="processes (default HURTIG_API_WORKERS or CPUs)")
+    args = parser.parse_args(argv)
+    logs.setup(os.environ.get("HURTIG_LOG_LEVEL", "INFO"))
+    settings = Settings.from_env()
+    workers = args.workers or settings.workers
+    sock = socket.socket(socket.AF_INET6 if ":" in settings.host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((settings.host, settings.port))
+    sock.listen(4096)
+    sock.set_inheritable(True)
+    log.info("listening", extra={"host": settings.host, "port": settings.port, "workers": workers})
+    children: list[int] = []
+    for _ in range(workers - 1):
+        pid = os.fork()
+        if pid == 0:
+            _serve(settings, sock)
+            os._exit(0)
+        children.append(pid)
+    try:
+        _serve(settings, sock)
+    finally:
+        for pid in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, 15)
+        for pid in children:
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, 0)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,181 @@
+"""Fixtures for the Python package's tests: a real RabbitMQ, never a mock.
+
+The broker runs in a container built from Debian's archive by images/build.sh
+(rabbitmq-trixie), published on a random 127.0.0.1 port. Set HURTIG_TEST_AMQP_URL
+(an administrator's URL with a vhost) to use a broker of your own instead.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pika
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+JOBS, RETRY, DEAD = "hurtig.jobs", "hurtig.retry", "hurtig.dead"
+
+
+@dataclass
+class Broker:
+    host: str
+    port: int
+    container: str | None
+    vhost: str = "hurtig"
+
+    def url(self, user: str = "admin", password: str = "admin-pw", **query: str) -> str:
+        q = "&".join(f"{k}={v}" for k, v in query.items())
+        return f"amqp://{user}:{password}@{self.host}:{self.port}/{self.vhost}" + (f"?{q}" if q else "")
+
+    def connect(self, user: str = "admin", password: str = "admin-pw") -> pika.BlockingConnection:
+        return pika.BlockingConnection(pika.URLParameters(self.url(user, password)))
+
+    def restart(self) -> None:
+        assert self.container, "restart needs the broker container"
+        subprocess.run(["docker", "restart", "-t", "5", self.container], check=True, capture_output=True)
+        self.wait()
+
+    def stop(self) -> None:
+        assert self.container
+        subprocess.run(["docker", "stop", "-t", "5", self.container], check=True, capture_output=True)
+
+    def start(self) -> None:
+        assert self.container
+        subprocess.run(["docker", "start", self.container], check=True, capture_output=True)
+        self.wait()
+
+    def wait(self, timeout: float = 90) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                self.connect().close()
+                return
+            except Exception:  # not up yet
+                time.sleep(0.5)
+        raise RuntimeError("RabbitMQ did not come up")
+
+    def rabbitmqctl(self, *args: str) -> str:
+        assert self.container
+        out = subprocess.run(
+            ["docker", "exec", self.container, "rabbitmqctl", "-q", *args], check=True, capture_output=True, text=True
+        )
+        return out.stdout
+
+    def declare_function(self, name: str, max_retries: int = 3, retry_delay_ms: int = 200) -> str:
+        """The topology the rabbitmq role declares for one function; returns its queue."""
+        queue = f"jobs.{name}"
+        conn = self.connect()
+        ch = conn.channel()
+        for exchange in (JOBS, RETRY, DEAD):
+            ch.exchange_declare(exchange, "direct", durable=True)
+        ch.queue_declare(
+            queue,
+            durable=True,
+            arguments={
+                "x-queue-type": "quorum",
+                "x-dead-letter-exchange": DEAD,
+                "x-dead-letter-routing-key": name,
+                "x-delivery-limit": max_retries,
+                "x-dead-letter-strategy": "at-least-once",
+                "x-overflow": "reject-publish",
+            },
+        )
+        ch.queue_declare(
+            f"{queue}.retry",
+            durable=True,
+            arguments={
+                "x-queue-type": "quorum",
+                "x-overflow": "reject-publish",
+                "x-dead-letter-strategy": "at-least-once",
+                "x-message-ttl": retry_delay_ms,
+                "x-dead-letter-exchange": JOBS,
+                "x-dead-letter-routing-key": name,
+            },
+        )
+        ch.queue_declare(f"{queue}.dead", durable=True, arguments={"x-queue-type": "quorum"})
+        ch.queue_bind(queue, JOBS, name)
+        ch.queue_bind(f"{queue}.retry", RETRY, name)
+        ch.queue_bind(f"{queue}.dead", DEAD, name)
+        conn.close()
+        return queue
+
+    def count(self, queue: str) -> int:
+        conn = self.connect()
+        n = conn.channel().queue_declare(queue, passive=True).method.message_count
+        conn.close()
+        return n
+
+    def get_all(self, queue: str) -> list[tuple[pika.spec.BasicProperties, bytes]]:
+        conn = self.connect()
+        ch = conn.channel()
+        out = []
+        while True:
+            method, props, body = ch.basic_get(queue)
+            if method is None:
+                break
+            out.append((props, body))
+            ch.basic_ack(method.delivery_tag)
+        conn.close()
+        return out
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def broker() -> Iterator[Broker]:
+    url = os.environ.get("HURTIG_TEST_AMQP_URL")
+    if url:
+        p = pika.URLParameters(url)
+        yield Broker(p.host, p.port, None, p.virtual_host)
+        return
+    image = subprocess.run(
+        [str(ROOT / "images" / "build.sh"), "tag", "rabbitmq-trixie"], check=True, capture_output=True, text=True
+    ).stdout.strip()
+    subprocess.run([str(ROOT / "images" / "build.sh"), "build", "rabbitmq-trixie"], check=True)
+    name = f"hurtig-test-rabbitmq-{uuid.uuid4().hex[:8]}"
+    port = _free_port()  # a fixed host port, so that clients find the broker after a restart
+    subprocess.run(
+        ["docker", "run", "-d", "--name", name, "--hostname", "localhost", "-p", f"127.0.0.1:{port}:5672", image],
+        check=True,
+        capture_output=True,
+    )
+    try:
+        b = Broker("127.0.0.1", port, name)
+        deadline = time.monotonic() + 120
+        while subprocess.run(
+            ["docker", "exec", name, "rabbitmq-diagnostics", "-q", "check_port_connectivity"],
+            capture_output=True,
+            check=False,
+        ).returncode:
+            if time.monotonic() > deadline:
+                raise RuntimeError("RabbitMQ container did not start")
+            time.sleep(1)
+        b.rabbitmqctl("add_vhost", "hurtig")
+        for user, pw, perms, tags in (
+            ("admin", "admin-pw", (".*", ".*", ".*"), "administrator"),
+            ("api", "api-pw", ("^$", f"^{JOBS}$", "^$"), ""),
+            ("worker", "worker-pw", ("^$", f"^({RETRY}|{DEAD})$", "^jobs\\.[^.]+$"), ""),
+        ):
+            b.rabbitmqctl("add_user", user, pw)
+            b.rabbitmqctl("set_permissions", "-p", "hurtig", user, *perms)
+            b.rabbitmqctl("set_user_tags", user, tags)
+        b.wait()
+        yield b
+    finally:
+        subprocess.run(["docker", "rm", "-f", name], capture_output=True, check=False)
+
+
+@pytest.fixture
+def function_name() -> str:
+    return f"f{uuid.uuid4().hex[:10]}"

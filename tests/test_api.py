@@ -1,0 +1,198 @@
+"""The job API against a real RabbitMQ: 202 only after the broker's confirm."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+SRC = Path(__file__).resolve().parent.parent / "src"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Api:
+    def __init__(self, broker, functions: dict[str, str], max_body: int = 4096) -> None:
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.env = dict(
+            os.environ,
+            PYTHONPATH=str(SRC),
+            HURTIG_AMQP_URL=broker.url("api", "api-pw"),
+            HURTIG_FUNCTIONS=json.dumps([{"name": n, "queue": q} for n, q in functions.items()]),
+            HURTIG_API_PORT=str(self.port),
+            HURTIG_API_WORKERS="1",
+            HURTIG_API_MAX_BODY=str(max_body),
+            HURTIG_CONFIRM_TIMEOUT="2",
+        )
+        self.proc = subprocess.Popen([sys.executable, "-m", "hurtig.api"], env=self.env)
+        self.wait_ready()
+
+    def wait_ready(self, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                if requests.get(f"{self.base}/readyz", timeout=1).status_code == 200:
+                    return
+            except requests.ConnectionError:
+                pass
+            time.sleep(0.2)
+        raise AssertionError("API not ready")
+
+    def post(self, function: str, body: object = None, data: bytes | None = None, **headers: str) -> requests.Response:
+        if data is None:
+            data = json.dumps(body if body is not None else {"n": 1}).encode()
+        headers.setdefault("Content-Type", "application/json")
+        return requests.post(f"{self.base}/v1/functions/{function}/jobs", data=data, headers=headers, timeout=10)
+
+    def close(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=20)
+
+
+@pytest.fixture(scope="module")
+def api_env(broker) -> Iterator[tuple[Api, str, str]]:
+    name = f"api{uuid.uuid4().hex[:8]}"
+    queue = broker.declare_function(name)
+    api = Api(broker, {name: queue, "unbound": "jobs.unbound"})
+    yield api, name, queue
+    api.close()
+
+
+def test_202_only_after_the_message_is_in_the_queue(api_env, broker):
+    api, name, queue = api_env
+    r = api.post(name, {"task": "Hello..."})
+    assert r.status_code == 202
+    job_id = r.json()["job_id"]
+    assert r.headers["Location"] == f"/v1/functions/{name}/jobs/{job_id}"
+    # the moment the 202 arrived, the persistent message was in the queue
+    [(props, body)] = broker.get_all(queue)
+    assert props.delivery_mode == 2
+    assert props.message_id == job_id
+    message = json.loads(body)
+    assert message["payload"] == {"task": "Hello..."}
+    assert message["function"] == name
+    assert message["submitted_at"]
+
+
+@pytest.mark.parametrize(
+    ("path", "headers", "data", "status"),
+    [
+        ("nosuchfunction", {}, b"{}", 404),
+        (None, {"Content-Type": "text/plain"}, b"{}", 415),
+        (None, {}, b"{not json", 400),
+        (None, {}, b'{"a": "\xff"}', 400),
+        (None, {}, b"[" * 100_000 + b"]" * 100_000, 413),
+        (None, {}, b"[" * 2000 + b"]" * 2000, 400),  # nested deeper than the parser allows
+        (None, {}, b"x" * 5000, 413),
+        (None, {"Idempotency-Key": "has spaces in it"}, b"{}", 400),
+        ("unbound", {}, b"{}", 503),  # known function, but no queue bound: never a 202
+    ],
+)
+def test_bad_input_gets_a_clear_error(api_env, broker, path, headers, data, status):
+    api, name, queue = api_env
+    r = api.post(path or name, data=data, **headers)
+    assert r.status_code == status, r.text
+    assert r.headers["Content-Type"].startswith("application/problem+json")
+    assert r.json()["error"]
+    if status == 503:
+        assert r.headers["Retry-After"]
+    assert broker.count(queue) == 0
+
+
+def test_idempotency_key_gives_the_same_job_id(api_env, broker):
+    api, name, queue = api_env
+    first = api.post(name, **{"Idempotency-Key": "order-42"}).json()["job_id"]
+    again = api.post(name, **{"Idempotency-Key": "order-42"}).json()["job_id"]
+    other = api.post(name, **{"Idempotency-Key": "order-43"}).json()["job_id"]
+    plain = api.post(name).json()["job_id"]
+    assert first == again != other
+    assert plain not in (first, other)
+    messages = broker.get_all(queue)
+    # stateless API: a retried POST is enqueued again, with the same job id, so that an
+    # idempotent handler applies it once
+    assert [p.message_id for p, _ in messages] == [first, again, other, plain]
+    assert json.loads(messages[0][1])["idempotency_key"] == "order-42"
+
+
+def test_health_ready_metrics_openapi(api_env):
+    api, name, _ = api_env
+    assert requests.get(f"{api.base}/healthz", timeout=5).json() == {"status": "ok"}
+    assert requests.get(f"{api.base}/readyz", timeout=5).status_code == 200
+    metrics = requests.get(f"{api.base}/metrics", timeout=5).text
+    assert f'hurtig_api_jobs_accepted_total{{function="{name}"}}' in metrics
+    assert 'hurtig_api_jobs_rejected_total{reason="unknown_function"}' in metrics
+    assert "hurtig_api_publish_seconds_count" in metrics
+    doc = requests.get(f"{api.base}/openapi.json", timeout=5).json()
+    assert "/v1/functions/{name}/jobs" in doc["paths"]
+
+
+def test_broker_outage_gives_503_fast_and_recovers_without_restart(broker):
+    if broker.container is None:
+        pytest.skip("needs the test broker container")
+    name = f"out{uuid.uuid4().hex[:8]}"
+    queue = broker.declare_function(name)
+    api = Api(broker, {name: queue})
+    try:
+        assert api.post(name).status_code == 202
+        broker.stop()
+        statuses = []
+        for _ in range(10):
+            t0 = time.monotonic()
+            r = api.post(name)
+            statuses.append(r.status_code)
+            assert time.monotonic() - t0 < 3  # quick, never hangs
+            assert r.status_code != 202
+        assert set(statuses) == {503}
+        assert requests.get(f"{api.base}/readyz", timeout=5).status_code == 503
+        broker.start()
+        deadline = time.monotonic() + 60
+        while api.post(name).status_code != 202:
+            assert time.monotonic() < deadline, "API did not recover after the broker came back"
+            time.sleep(0.5)
+    finally:
+        api.close()
+    assert broker.count(queue) >= 2
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    function=st.sampled_from(["known", "nosuch", "x" * 300, "..", "%00", "ünï"]),
+    content_type=st.sampled_from(["application/json", "application/json; charset=utf-8", "text/plain", "", "a/b"]),
+    data=st.one_of(
+        st.binary(max_size=6000),
+        st.recursive(
+            st.none() | st.booleans() | st.floats(allow_nan=False) | st.text(),
+            lambda kids: st.lists(kids) | st.dictionaries(st.text(), kids),
+        ).map(lambda v: json.dumps(v).encode()),
+    ),
+    key=st.one_of(st.none(), st.text(max_size=250)),
+)
+def test_fuzz_never_a_5xx_while_the_broker_is_up(api_env, function, content_type, data, key):
+    api, name, _ = api_env
+    path = name if function == "known" else function
+    headers = {"Content-Type": content_type}
+    if key is not None:
+        try:
+            key.encode("latin-1")
+        except UnicodeEncodeError:
+            key = None
+        else:
+            headers["Idempotency-Key"] = key
+    r = requests.post(f"{api.base}/v1/functions/{path}/jobs", data=data, headers=headers, timeout=10)
+    assert r.status_code in {202, 400, 404, 405, 413, 415}, (r.status_code, r.text)

@@ -1,0 +1,35 @@
+"""The example handlers shipped with hurtig."""
+
+from __future__ import annotations
+
+import base64
+import io
+import time
+
+from PIL import Image
+
+from hurtig.worker import JobContext
+from hurtig_examples import resize, sleep
+
+JOB = JobContext("job-1", "resize", 0, "", None)
+
+
+def test_sleep_one_second_per_dot():
+    t0 = time.monotonic()
+    assert sleep.handle({"task": "Hello.."}, JOB)["slept_s"] == 2
+    assert 1.9 < time.monotonic() - t0 < 3
+    assert sleep.handle("no dots", JOB)["slept_s"] == 0
+
+
+def test_resize_writes_a_thumbnail_idempotently(tmp_path, monkeypatch):
+    monkeypatch.setenv("HURTIG_OUTPUT_DIR", str(tmp_path))
+    buf = io.BytesIO()
+    Image.new("RGB", (800, 600), "red").save(buf, format="PNG")
+    payload = {"image_b64": base64.b64encode(buf.getvalue()).decode(), "width": 200, "height": 200}
+    first = resize.handle(payload, JOB)
+    again = resize.handle(payload, JOB)  # a redelivered job overwrites the same file
+    assert first == again
+    assert first["size"] == [200, 150]
+    with Image.open(tmp_path / "job-1.png") as img:
+        assert img.size == (200, 150)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["job-1.png"]
