@@ -44,6 +44,7 @@ log = logging.getLogger("hurtig.api")
 
 IDEMPOTENCY_NAMESPACE = uuid.UUID("5d7c5a4e-8c55-4b8e-9a57-0f1d1d3a6b21")
 IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,200}$")
+MAX_DEPTH = 64
 LATENCY_BUCKETS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
 
@@ -244,6 +245,8 @@ async def submit_job(request: web.Request) -> web.Response:
         payload = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError):
         return _reject(request, 400, "invalid_json", "the body is not valid UTF-8 JSON")
+    if _depth(payload) > MAX_DEPTH:
+        return _reject(request, 400, "too_deep", f"JSON nested deeper than {MAX_DEPTH} levels")
     key = request.headers.get("Idempotency-Key")
     if key is not None and not IDEMPOTENCY_KEY.match(key):
         return _reject(request, 400, "invalid_idempotency_key", "Idempotency-Key: 1 to 200 visible ASCII characters")
@@ -271,6 +274,19 @@ async def submit_job(request: web.Request) -> web.Response:
     return web.json_response(
         {"job_id": job_id, "function": name, "status": "accepted"}, status=202, headers={"Location": location}
     )
+
+
+def _depth(value: Any) -> int:
+    """Nesting depth of a parsed JSON value, without recursion."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, dict):
+            item = list(item.values())
+        if isinstance(item, list):
+            deepest = max(deepest, level)
+            stack.extend((child, level + 1) for child in item if isinstance(child, (dict, list)))
+    return deepest
 
 
 async def healthz(request: web.Request) -> web.Response:

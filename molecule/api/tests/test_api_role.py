@@ -1,0 +1,40 @@
+"""The API node: a job posted to the API lands, persisted, in its function's queue."""
+
+from __future__ import annotations
+
+import json
+
+import pika
+import requests
+
+testinfra_hosts = ["ansible://api-a"]
+
+API = "http://127.0.0.1:33000"
+
+
+def test_container_runs_hardened_with_one_process_per_setting(host):
+    info = json.loads(host.check_output("docker inspect hurtig-api"))[0]
+    assert info["HostConfig"]["NetworkMode"] == "host"
+    assert info["HostConfig"]["ReadonlyRootfs"] is True
+    assert info["Config"]["User"] == "10001:10001"
+    assert "HURTIG_API_WORKERS=2" in info["Config"]["Env"]
+    assert not any("test-api-pw" in e for e in info["Config"]["Env"])
+
+
+def test_job_posted_to_the_api_lands_in_the_queue():
+    r = requests.post(f"{API}/v1/functions/sleep/jobs", json={"task": "Hi."}, timeout=10)
+    assert r.status_code == 202, r.text
+    job_id = r.json()["job_id"]
+    conn = pika.BlockingConnection(pika.URLParameters("amqp://hurtig-admin:test-admin-pw@127.0.0.1:35692/hurtig"))
+    ch = conn.channel()
+    method, props, body = ch.basic_get("jobs.sleep", auto_ack=True)
+    conn.close()
+    assert method is not None
+    assert props.message_id == job_id
+    assert props.delivery_mode == 2
+    assert json.loads(body)["payload"] == {"task": "Hi."}
+
+
+def test_ready_and_unknown_function():
+    assert requests.get(f"{API}/readyz", timeout=5).status_code == 200
+    assert requests.post(f"{API}/v1/functions/nope/jobs", json={}, timeout=5).status_code == 404

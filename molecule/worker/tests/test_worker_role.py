@@ -1,0 +1,127 @@
+"""Dockerized workers: replicas run, jobs are processed and acked, scaling, restarts."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+import pika
+import pytest
+
+testinfra_hosts = ["ansible://worker-w"]
+
+ROOT = Path(__file__).resolve().parents[3]
+AMQP = pika.URLParameters("amqp://hurtig-admin:test-admin-pw@127.0.0.1:35691/hurtig")
+
+
+def containers(host, function: str) -> list[str]:
+    out = host.check_output(
+        f"docker ps --filter label=org.hurtig.function={function} --filter status=running --format '{{{{.Names}}}}'"
+    )
+    return sorted(out.split())
+
+
+def wait_for(predicate, timeout: float = 60):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(1)
+    pytest.fail("condition not reached in time")
+
+
+def queue_state(queue: str) -> tuple[int, int]:
+    conn = pika.BlockingConnection(AMQP)
+    ok = conn.channel().queue_declare(queue, passive=True).method
+    conn.close()
+    return ok.message_count, ok.consumer_count
+
+
+def playbook(*args: str) -> str:
+    env = dict(os.environ)
+    env["ANSIBLE_CONFIG"] = str(Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]) / "ansible.cfg")
+    env["ANSIBLE_ROLES_PATH"] = str(ROOT / "roles")
+    out = subprocess.run(
+        ["ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"], *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    return out.stdout
+
+
+def changed(output: str, host: str = "worker-w") -> int:
+    return int(re.search(rf"^{host}\s*:.*changed=(\d+)", output, re.M).group(1))
+
+
+def test_replicas_run_hardened(host):
+    assert containers(host, "sleep") == ["hurtig-sleep-1", "hurtig-sleep-2"]
+    assert containers(host, "record") == ["hurtig-record-1"]
+    info = json.loads(host.check_output("docker inspect hurtig-sleep-1"))[0]
+    assert info["Config"]["User"] == "10001:10001"
+    assert info["HostConfig"]["ReadonlyRootfs"] is True
+    assert "no-new-privileges:true" in info["HostConfig"]["SecurityOpt"]
+    assert info["Config"]["StopSignal"] == "SIGTERM"
+    assert info["Config"]["StopTimeout"] == 70  # timeout 60 + grace 10
+    assert not any("test-worker-pw" in e for e in info["Config"]["Env"])  # the password is a file
+    wait_for(lambda: "healthy" in host.check_output("docker inspect -f '{{.State.Health.Status}}' hurtig-sleep-1"))
+
+
+def test_daemon_config(host):
+    cfg = json.loads(host.file("/etc/docker/daemon.json").content_string)
+    assert cfg["live-restore"] is True
+    assert cfg["log-opts"]["max-size"] == "10m"
+
+
+def test_jobs_are_processed_and_acked(host):
+    conn = pika.BlockingConnection(pika.URLParameters("amqp://hurtig-api:test-api-pw@127.0.0.1:35691/hurtig"))
+    ch = conn.channel()
+    ch.confirm_delivery()
+    ids = [str(uuid.uuid4()) for _ in range(50)]
+    for job_id in ids:
+        body = json.dumps({"job_id": job_id, "function": "record", "payload": {}}).encode()
+        ch.basic_publish("hurtig.jobs", "record", body, pika.BasicProperties(delivery_mode=2, message_id=job_id))
+    conn.close()
+    wait_for(lambda: all(host.file(f"/var/lib/hurtig/output/{i}").exists for i in ids[-5:]))
+    wait_for(lambda: queue_state("jobs.record")[0] == 0)
+    for job_id in ids:
+        assert host.file(f"/var/lib/hurtig/output/{job_id}").exists
+    assert queue_state("jobs.record.dead")[0] == 0
+
+
+def test_scale_up_and_down_with_changes_only_on_the_first_run(host):
+    first = playbook(str(ROOT / "playbooks/scale.yml"), "-e", "function=sleep", "-e", "replicas=5")
+    assert changed(first) > 0
+    assert containers(host, "sleep") == [f"hurtig-sleep-{i}" for i in range(1, 6)]
+    assert containers(host, "record") == ["hurtig-record-1"]  # untouched
+    wait_for(lambda: queue_state("jobs.sleep")[1] == 5)
+    again = playbook(str(ROOT / "playbooks/scale.yml"), "-e", "function=sleep", "-e", "replicas=5")
+    assert changed(again) == 0
+    down = playbook(str(ROOT / "playbooks/scale.yml"), "-e", "function=sleep", "-e", "replicas=1")
+    assert changed(down) > 0
+    assert containers(host, "sleep") == ["hurtig-sleep-1"]
+    assert changed(playbook(str(ROOT / "playbooks/scale.yml"), "-e", "function=sleep", "-e", "replicas=1")) == 0
+    # back to what the inventory says, so that the scenario ends where it started
+    playbook(str(ROOT / "playbooks/scale.yml"), "-e", "function=sleep", "-e", "replicas=2")
+
+
+def test_killed_container_is_restarted(host):
+    pid = host.check_output("docker inspect -f '{{.State.Pid}}' hurtig-record-1")
+    host.run_test(f"kill -9 {pid}")
+    wait_for(lambda: host.check_output("docker inspect -f '{{.RestartCount}}' hurtig-record-1") != "0")
+    wait_for(lambda: containers(host, "record") == ["hurtig-record-1"])
+    wait_for(lambda: queue_state("jobs.record")[1] == 1)
+
+
+def test_docker_restart_keeps_workers_running(host):
+    before = host.check_output("docker inspect -f '{{.State.StartedAt}}' hurtig-sleep-1")
+    host.run_test("systemctl restart docker")
+    wait_for(lambda: host.run("docker info").rc == 0)
+    assert host.check_output("docker inspect -f '{{.State.StartedAt}}' hurtig-sleep-1") == before  # live-restore

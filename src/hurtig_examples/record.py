@@ -1,0 +1,27 @@
+"""Record every processed job id durably: $HURTIG_OUTPUT_DIR/<job_id> (fsynced).
+
+Used by the full-stack tests, the benchmarks and the fault tests to prove that no accepted
+job is lost. Idempotent: a redelivered job rewrites the same file, and appends one line to
+processed.log, so duplicates can be counted too.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+
+def handle(payload: Any, job: Any) -> None:
+    out = Path(os.environ.get("HURTIG_OUTPUT_DIR", "/data/out"))
+    target = out / job.job_id
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        os.write(fd, f"{job.attempt}\n".encode())
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    with open(out / "processed.log", "a") as log:
+        log.write(job.job_id + "\n")
+        log.flush()
+        os.fsync(log.fileno())
