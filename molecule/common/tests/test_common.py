@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-testinfra_hosts = ["ansible://all"]
+testinfra_hosts = ["docker://common-trixie", "docker://common-bookworm"]
 
 
 def test_chrony_is_active_and_uses_the_norwegian_pool(host):

@@ -6,6 +6,7 @@ import json
 import socket
 import ssl
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
@@ -13,7 +14,7 @@ import urllib3
 
 urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
 
-testinfra_hosts = ["ansible://all"]
+testinfra_hosts = ["docker://nginx-trixie", "docker://nginx-bookworm"]
 
 PORTS = {"nginx-trixie": (38080, 38443), "nginx-bookworm": (39080, 39443)}
 
@@ -143,13 +144,9 @@ def test_broken_value_never_went_live(host, ports):
 
 def test_burst_gets_429(ports):
     time.sleep(1)
-    with requests.Session() as s:
-        codes = [
-            s.post(
-                f"https://127.0.0.1:{ports[1]}/v1/functions/sleep/jobs", json={}, verify=False, timeout=5
-            ).status_code
-            for _ in range(60)
-        ]
+    url = f"https://127.0.0.1:{ports[1]}/v1/functions/sleep/jobs"
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        codes = list(pool.map(lambda _: requests.post(url, json={}, verify=False, timeout=10).status_code, range(100)))
     assert codes.count(429) > 0
     assert codes.count(202) >= 10  # the burst is served
     assert set(codes) <= {202, 429}
