@@ -1,0 +1,118 @@
+"""The product: a job travels from HTTPS through nginx, the API and RabbitMQ to a worker."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import time
+from pathlib import Path
+
+import pika
+import pytest
+import requests
+import testinfra
+import urllib3
+
+urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
+
+testinfra_hosts = ["docker://worker-1"]
+
+ROOT = Path(__file__).resolve().parents[3]
+INGRESS = "https://127.0.0.1:38443"
+ADMIN = pika.URLParameters("amqp://hurtig-admin:test-admin-pw@127.0.0.1:35693/hurtig")
+
+
+def wait_for(predicate, timeout: float = 60):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.5)
+    pytest.fail("condition not reached in time")
+
+
+def queue(name: str) -> tuple[int, int]:
+    conn = pika.BlockingConnection(ADMIN)
+    ok = conn.channel().queue_declare(name, passive=True).method
+    conn.close()
+    return ok.message_count, ok.consumer_count
+
+
+def test_jobs_posted_over_https_are_processed_by_a_worker(host):
+    ids = []
+    with requests.Session() as s:
+        for i in range(100):
+            r = s.post(f"{INGRESS}/v1/functions/record/jobs", json={"i": i}, verify=False, timeout=10)
+            assert r.status_code == 202, r.text
+            ids.append(r.json()["job_id"])
+    wait_for(lambda: all(host.file(f"/var/lib/hurtig/output/{i}").exists for i in ids))
+    wait_for(lambda: queue("jobs.record")[0] == 0)
+    assert queue("jobs.record.dead")[0] == 0
+
+
+def test_both_api_nodes_serve(host):
+    with requests.Session() as s:
+        for _ in range(20):
+            assert s.post(f"{INGRESS}/v1/functions/record/jobs", json={}, verify=False, timeout=10).status_code == 202
+    # the API nodes count what they accepted; both took a share through the upstream
+    for name in ("api-1", "api-2"):
+        api = testinfra.get_host(f"docker://{name}")
+        addr = api.check_output("hostname -I").split()[0]
+        out = api.check_output(
+            f"python3 -c \"import urllib.request as u; print(u.urlopen('http://{addr}:3000/metrics').read().decode())\""
+        )
+        assert re.search(r'hurtig_api_jobs_accepted_total\{function="record"\} [1-9]', out), name
+
+
+def test_poison_job_ends_in_the_dead_letter_queue():
+    before = queue("jobs.resize.dead")[0]
+    r = requests.post(f"{INGRESS}/v1/functions/resize/jobs", json={"not": "an image"}, verify=False, timeout=10)
+    assert r.status_code == 202
+    wait_for(lambda: queue("jobs.resize.dead")[0] == before + 1, timeout=60)
+
+
+def test_unknown_function_and_bad_json_are_rejected_at_the_edge():
+    assert requests.post(f"{INGRESS}/v1/functions/nope/jobs", json={}, verify=False, timeout=10).status_code == 404
+    r = requests.post(
+        f"{INGRESS}/v1/functions/record/jobs",
+        data=b"{nope",
+        headers={"Content-Type": "application/json"},
+        verify=False,
+        timeout=10,
+    )
+    assert r.status_code == 400
+
+
+def test_scale_playbook_changes_the_container_count(host):
+    env = dict(os.environ)
+    env["ANSIBLE_CONFIG"] = str(Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]) / "ansible.cfg")
+    env["ANSIBLE_ROLES_PATH"] = str(ROOT / "roles")
+
+    def scale(n: int) -> None:
+        out = subprocess.run(
+            [
+                "ansible-playbook",
+                "-i",
+                os.environ["MOLECULE_INVENTORY_FILE"],
+                str(ROOT / "playbooks/scale.yml"),
+                "-e",
+                "function=record",
+                "-e",
+                f"replicas={n}",
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert out.returncode == 0, out.stdout[-3000:]
+
+    def running() -> int:
+        return len(host.check_output("docker ps -q --filter label=org.hurtig.function=record").split())
+
+    scale(4)
+    assert running() == 4
+    wait_for(lambda: queue("jobs.record")[1] == 4)
+    scale(2)
+    assert running() == 2
