@@ -86,10 +86,13 @@ def bench_pika(b: Broker, n: int) -> float:
 async def bench_aio_pika(b: Broker, n: int, c: int) -> float:
     conn = await aio_pika.connect_robust(b.url())
     ch = await conn.channel(publisher_confirms=True)
-    msg = aio_pika.Message(b'{"payload": {}}', delivery_mode=aio_pika.DeliveryMode.PERSISTENT)
 
     async def one(k: int) -> None:
-        for _ in range(k):
+        for i in range(k):
+            # a message per publish with a message_id, as the API would build it
+            msg = aio_pika.Message(
+                b'{"payload": {}}', delivery_mode=aio_pika.DeliveryMode.PERSISTENT, message_id=str(i)
+            )
             await ch.default_exchange.publish(msg, routing_key=QUEUE, mandatory=True)
 
     t0 = time.perf_counter()

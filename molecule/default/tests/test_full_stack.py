@@ -58,7 +58,7 @@ def test_both_api_nodes_serve(host):
     # the API nodes count what they accepted; both took a share through the upstream
     for name in ("api-1", "api-2"):
         api = testinfra.get_host(f"docker://{name}")
-        addr = api.check_output("hostname -I").split()[0]
+        addr = api.check_output("ip -4 -o addr show dev eth0 | awk '{print $4}' | cut -d/ -f1")
         out = api.check_output(
             f"python3 -c \"import urllib.request as u; print(u.urlopen('http://{addr}:3000/metrics').read().decode())\""
         )
