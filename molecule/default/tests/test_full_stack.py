@@ -84,35 +84,34 @@ def test_unknown_function_and_bad_json_are_rejected_at_the_edge():
     assert r.status_code == 400
 
 
-def test_scale_playbook_changes_the_container_count(host):
+def playbook(name: str, *args: str) -> str:
     env = dict(os.environ)
     env["ANSIBLE_CONFIG"] = str(Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]) / "ansible.cfg")
     env["ANSIBLE_ROLES_PATH"] = str(ROOT / "roles")
+    out = subprocess.run(
+        ["ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"], str(ROOT / "playbooks" / name), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert out.returncode == 0, out.stdout[-3000:]
+    return out.stdout
 
-    def scale(n: int) -> None:
-        out = subprocess.run(
-            [
-                "ansible-playbook",
-                "-i",
-                os.environ["MOLECULE_INVENTORY_FILE"],
-                str(ROOT / "playbooks/scale.yml"),
-                "-e",
-                "function=record",
-                "-e",
-                f"replicas={n}",
-            ],
-            env=env,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        assert out.returncode == 0, out.stdout[-3000:]
 
+def test_check_playbook_reports_queues_and_workers():
+    out = playbook("check.yml")
+    assert re.search(r"record: ready=\d+ unacked=\d+ consumers=2 retrying=\d+ dead=0", out), out[-2000:]
+    assert "record: 2/2 running" in out
+    assert "resize: 1/1 running" in out
+
+
+def test_scale_playbook_changes_the_container_count(host):
     def running() -> int:
         return len(host.check_output("docker ps -q --filter label=org.hurtig.function=record").split())
 
-    scale(4)
+    playbook("scale.yml", "-e", "function=record", "-e", "replicas=4")
     assert running() == 4
     wait_for(lambda: queue("jobs.record")[1] == 4)
-    scale(2)
+    playbook("scale.yml", "-e", "function=record", "-e", "replicas=2")
     assert running() == 2

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import time
 import uuid
+from pathlib import Path
 
 import pika
 import pytest
@@ -94,3 +97,46 @@ def test_queue_stays_available_with_one_node_down_and_node_rejoins(host):
         c3.run_test("systemctl start rabbitmq-server")
     wait_for(lambda: len(running_nodes(host)) == 3)
     assert running_nodes(c3) == [f"rabbit@{n}" for n in sorted(NODES)]
+
+
+def test_rolling_restart_keeps_every_confirmed_job(host):
+    ids = []
+    conn = connect(35681, "hurtig-api", "test-api-pw")
+    ch = conn.channel()
+    ch.confirm_delivery()
+    for _ in range(100):
+        job_id = str(uuid.uuid4())
+        ch.basic_publish(
+            "hurtig.jobs", "sleep", b"{}", pika.BasicProperties(delivery_mode=2, message_id=job_id), mandatory=True
+        )
+        ids.append(job_id)
+    conn.close()
+    env = dict(os.environ)
+    env["ANSIBLE_CONFIG"] = str(Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]) / "ansible.cfg")
+    root = Path(__file__).resolve().parents[3]
+    out = subprocess.run(
+        [
+            "ansible-playbook",
+            "-i",
+            os.environ["MOLECULE_INVENTORY_FILE"],
+            str(root / "playbooks/rolling-restart-brokers.yml"),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert out.returncode == 0, out.stdout[-3000:]
+    assert out.stdout.count("TASK [Restart the node]") == 3  # one node at a time
+    assert running_nodes(host) == [f"rabbit@{n}" for n in sorted(NODES)]
+    conn = connect(35683, "hurtig-worker", "test-worker-pw")
+    ch = conn.channel()
+    got = []
+    while True:
+        method, props, _ = ch.basic_get("jobs.sleep")
+        if method is None:
+            break
+        got.append(props.message_id)
+        ch.basic_ack(method.delivery_tag)
+    conn.close()
+    assert sorted(got) == sorted(ids)
