@@ -129,6 +129,11 @@ def test_stub_status_on_localhost_only(host):
     assert "Active connections" in out
 
 
+def test_per_client_template_override_is_served(ports):
+    r = requests.get(f"https://127.0.0.1:{ports[1]}/client-hello", verify=False, timeout=5)
+    assert (r.status_code, r.text) == (200, "hello from example-client\n")
+
+
 def test_bench_location_returns_202(ports):
     r = requests.get(f"https://127.0.0.1:{ports[1]}/bench/return202", verify=False, timeout=5)
     assert r.status_code == 202
