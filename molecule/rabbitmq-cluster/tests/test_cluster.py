@@ -35,6 +35,21 @@ def connect(port: int, user: str = "hurtig-admin", password: str = "test-admin-p
     )
 
 
+def drain(port: int, queue: str = "jobs.sleep") -> list[str]:
+    """Consume and ack every message of the queue as the worker user; their message ids."""
+    conn = connect(port, "hurtig-worker", "test-worker-pw")
+    ch = conn.channel()
+    got = []
+    while True:
+        method, props, _ = ch.basic_get(queue)
+        if method is None:
+            break
+        got.append(props.message_id)
+        ch.basic_ack(method.delivery_tag)
+    conn.close()
+    return got
+
+
 def running_nodes(host) -> list[str]:
     return sorted(json.loads(host.check_output("rabbitmqctl cluster_status --formatter json"))["running_nodes"])
 
@@ -82,17 +97,7 @@ def test_queue_stays_available_with_one_node_down_and_node_rejoins(host):
                 ids.append(job_id)
             conn.close()
         # consume them all as the worker user through node 2
-        conn = connect(35682, "hurtig-worker", "test-worker-pw")
-        ch = conn.channel()
-        got = []
-        while True:
-            method, props, _ = ch.basic_get("jobs.sleep")
-            if method is None:
-                break
-            got.append(props.message_id)
-            ch.basic_ack(method.delivery_tag)
-        conn.close()
-        assert sorted(got) == sorted(ids)
+        assert sorted(drain(35682)) == sorted(ids)
     finally:
         c3.run_test("systemctl start rabbitmq-server")
     wait_for(lambda: len(running_nodes(host)) == 3)
@@ -129,14 +134,4 @@ def test_rolling_restart_keeps_every_confirmed_job(host):
     assert out.returncode == 0, out.stdout[-3000:]
     assert out.stdout.count("TASK [Restart the node]") == 3  # one node at a time
     assert running_nodes(host) == [f"rabbit@{n}" for n in sorted(NODES)]
-    conn = connect(35683, "hurtig-worker", "test-worker-pw")
-    ch = conn.channel()
-    got = []
-    while True:
-        method, props, _ = ch.basic_get("jobs.sleep")
-        if method is None:
-            break
-        got.append(props.message_id)
-        ch.basic_ack(method.delivery_tag)
-    conn.close()
-    assert sorted(got) == sorted(ids)
+    assert sorted(drain(35683)) == sorted(ids)
