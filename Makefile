@@ -3,6 +3,8 @@
 #   make test                  everything CI runs: lint, unit tests, every Molecule scenario
 #   make lint                  yamllint, ansible-lint (production), syntax-check, ruff
 #   make test-scenario S=name  one Molecule scenario (molecule test -s name)
+#   make bench                 benchmarks of the full stack -> bench/results.json (README table)
+#   make chaos [N=10000]       fault tests under load, fails on any lost job -> bench/faults.json
 SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 .DEFAULT_GOAL := help
@@ -15,7 +17,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 SCENARIOS = $(sort $(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/molecule.yml))))
 
-.PHONY: help setup venv docker images test lint unit test-scenario clean
+.PHONY: help setup venv docker images test lint unit test-scenario bench chaos clean
 
 help:
 	@sed -n 's/^#   //p' $(MAKEFILE_LIST)
@@ -45,6 +47,12 @@ test-scenario: venv
 
 test: venv ## lint steps, unit test modules, every Molecule scenario; ends "N passed, N failed"
 	@scripts/test.sh
+
+bench: venv images
+	@scripts/bench.sh bench
+
+chaos: venv images
+	@scripts/bench.sh chaos
 
 clean:
 	rm -rf $(VENV) .cache

@@ -13,6 +13,18 @@ record() { # kind name rc seconds
   else failed=$((failed + 1)); echo "[test] $1 $2: FAILED ($4 s, log: $logdir/$1-$2.log)"; fi
 }
 
+# On a failure CI shows only stdout: print what failed, not just the destroy step's tail.
+failure_excerpt() { # log
+  echo "----- excerpt of $1 -----"
+  # the pytest failure report (verify step), else the failed Ansible tasks
+  if grep -q '^=* FAILURES =*$' "$1"; then
+    sed -n '/^=* FAILURES =*$/,/^=* .*\(passed\|failed\).* =*$/p' "$1" | head -n 200
+  fi
+  grep -n -A 25 -E '^fatal:|^failed:|FAILED! =>|not idempotent' "$1" | head -n 150
+  tail -n 25 "$1"
+  echo "----- end of excerpt -----"
+}
+
 # Lint: one item per step.
 t0=$SECONDS
 while IFS= read -r line; do
@@ -33,7 +45,7 @@ for mod in $(find tests src -name 'test_*.py' -not -path '*/node_modules/*' 2>/d
   python -m pytest -q -p no:cacheprovider "$mod" > "$logdir/unit-$name.log" 2>&1
   rc=$?
   tail -n 1 "$logdir/unit-$name.log"
-  [ $rc -ne 0 ] && tail -n 40 "$logdir/unit-$name.log"
+  [ $rc -ne 0 ] && failure_excerpt "$logdir/unit-$name.log"
   record unit "$name" $rc $((SECONDS - t0))
 done
 
@@ -44,7 +56,7 @@ for s in $scenarios; do
   NO_COLOR=1 ANSIBLE_NOCOLOR=1 PY_COLORS=0 molecule test -s "$s" > "$logdir/molecule-$s.log" 2>&1
   rc=$?
   grep -E '^=+ .*(passed|failed).* =+$|not idempotent' "$logdir/molecule-$s.log" | tail -n 3
-  [ $rc -ne 0 ] && tail -n 80 "$logdir/molecule-$s.log"
+  [ $rc -ne 0 ] && failure_excerpt "$logdir/molecule-$s.log"
   record molecule "$s" $rc $((SECONDS - t0))
 done
 

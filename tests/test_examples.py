@@ -9,7 +9,7 @@ import time
 from PIL import Image
 
 from hurtig.worker import JobContext
-from hurtig_examples import resize, sleep
+from hurtig_examples import record, resize, sleep
 
 JOB = JobContext("job-1", "resize", 0, "", None)
 
@@ -33,3 +33,20 @@ def test_resize_writes_a_thumbnail_idempotently(tmp_path, monkeypatch):
     with Image.open(tmp_path / "job-1.png") as img:
         assert img.size == (200, 150)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["job-1.png"]
+
+
+def test_sleep_milliseconds_for_the_drain_benchmark():
+    t0 = time.monotonic()
+    assert sleep.handle({"ms": 50}, JOB)["slept_s"] == 0.05
+    assert 0.045 < time.monotonic() - t0 < 0.5
+
+
+def test_record_writes_the_id_and_a_line_per_delivery(tmp_path, monkeypatch):
+    monkeypatch.setenv("HURTIG_OUTPUT_DIR", str(tmp_path))
+    before = time.time()
+    record.handle({}, JOB)
+    record.handle({}, JobContext("job-1", "record", 1, "", None))  # a redelivery
+    assert (tmp_path / "job-1").read_text() == "1\n"
+    lines = [line.split() for line in (tmp_path / "processed.log").read_text().splitlines()]
+    assert [(job_id, attempt) for job_id, _, attempt in lines] == [("job-1", "0"), ("job-1", "1")]
+    assert before <= float(lines[0][1]) <= time.time()

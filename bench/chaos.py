@@ -1,0 +1,318 @@
+"""Fault tests: no job that got a 202 is ever lost. `make chaos` -> bench/faults.json
+
+For each fault, N no-op `record` jobs are posted through the ingress (open loop, RATE per
+second) and the fault is injected once LOAD_AT of the load has been sent. The client keeps
+every 202'd job id; the record handler on worker-1 appends every job it starts to
+processed.log. When the load is over, the script waits until every accepted id has been
+processed (or RECOVERY_S passes) and reports, per fault:
+
+    accepted, processed_unique, lost (accepted, never processed), duplicates (extra
+    deliveries), non_202 (count per status), recovery_s (end of load -> last job done),
+    workers_running (after recovery, all replicas), in_flight_bound (replicas x prefetch)
+
+then throws malformed requests at the ingress (`bad_input`: counts per status, no 5xx,
+nothing accepted). Exits 1 on any lost job, an unbounded duplicate count, a 5xx on bad
+input or a worker that did not come back.
+
+    python bench/chaos.py [--n N] [--rate R] [--only name,name] [--out bench/faults.json]
+
+The stack must be up (python bench/stack.py up; `make chaos` does it and tears it down).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import platform
+import random
+import ssl
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+
+import aiohttp
+import stack
+
+FUNCTION, QUEUE, REPLICAS, PREFETCH = "record", "jobs.record", 2, 20
+RECOVERY_S = 240
+
+
+def kill_broker() -> None:
+    # the Erlang VM itself, no shutdown of any kind; systemd restarts it (Restart=on-failure)
+    stack.node("broker-1", "pkill", "-KILL", "-x", "beam.smp")
+
+
+def restart_broker() -> None:
+    stack.node("broker-1", "systemctl", "restart", "rabbitmq-server")
+
+
+def kill_worker_container() -> None:
+    # SIGKILL the worker process from the node, like the OOM killer would: the restart
+    # policy brings the container back, its unacked jobs go to the other replica.
+    pid = stack.node("worker-1", "docker", "inspect", "-f", "{{.State.Pid}}", "hurtig-record-1").strip()
+    stack.node("worker-1", "kill", "-9", pid)
+
+
+def restart_docker() -> None:
+    stack.node("worker-1", "systemctl", "restart", "docker")  # live-restore keeps the workers running
+
+
+def restart_api() -> None:
+    stack.node("api-1", "docker", "restart", "hurtig-api")
+
+
+def cut_network(seconds: float = 20) -> None:
+    broker = stack.address("broker-1")
+    rules = f"""table inet hurtig_chaos {{
+    chain cut_forward {{ type filter hook forward priority -10; ip daddr {broker} drop; ip saddr {broker} drop; }}
+    chain cut_output {{ type filter hook output priority -10; ip daddr {broker} drop; }}
+    chain cut_input {{ type filter hook input priority -10; ip saddr {broker} drop; }}
+}}
+"""
+    stack.node("worker-1", "nft", "-f", "-", stdin=rules)
+    time.sleep(seconds)
+    stack.node("worker-1", "nft", "delete", "table", "inet", "hurtig_chaos")
+
+
+def redeploy_workers() -> None:
+    # a new release: every worker container is replaced, one at a time, with a SIGTERM stop
+    stack.playbook("redeploy-workers.yml", "-e", json.dumps({"worker_extra_env": {"HURTIG_RELEASE": str(time.time())}}))
+
+
+FAULTS: dict[str, Callable[[], None]] = {
+    "broker_kill9": kill_broker,
+    "broker_systemctl_restart": restart_broker,
+    "worker_container_kill9": kill_worker_container,
+    "docker_daemon_restart": restart_docker,
+    "api_container_restart": restart_api,
+    "network_cut_worker_broker_20s": cut_network,
+    "rolling_redeploy_workers": redeploy_workers,
+}
+
+
+def workers_running() -> int:
+    out = stack.node("worker-1", "docker", "ps", "-q", "--filter", f"label=org.hurtig.function={FUNCTION}")
+    return len(out.split())
+
+
+def wait_healthy(timeout: float = 180) -> None:
+    """The stack is whole again: all consumers attached and a probe job gets a 202."""
+    stack.wait_for(lambda: stack.queue_state(QUEUE)[1] == REPLICAS, timeout, f"{REPLICAS} consumers on {QUEUE}")
+    stack.wait_for(lambda: workers_running() == REPLICAS, timeout, "worker containers running")
+    probes: list[str] = []
+
+    def probe() -> bool:
+        load = stack.post_jobs(4, concurrency=4)
+        probes[:] = list(load.accepted)
+        return load.statuses == {"202": 4}
+
+    stack.wait_for(probe, timeout, "probe jobs accepted")
+    # and processed, so that they do not count in the next fault's figures
+    stack.wait_for(lambda: set(probes) <= set(stack.processed().started), timeout, "probe jobs processed")
+
+
+def run_fault(name: str, fault: Callable[[], None], n: int, rate: float, load_at: float) -> dict:
+    wait_healthy()
+    stack.reset_processed()
+    errors: list[str] = []
+
+    def inject() -> None:
+        time.sleep(n / rate * load_at)
+        try:
+            fault()
+        except Exception as exc:
+            errors.append(f"{type(exc).__name__}: {exc}")
+
+    injector = threading.Thread(target=inject)
+    injector.start()
+    load = stack.post_jobs(n, rate=rate, concurrency=64)
+    load_done = time.monotonic()
+    injector.join()
+
+    def all_processed() -> bool:
+        done = stack.processed().started
+        return all(job_id in done for job_id in load.accepted)
+
+    try:
+        stack.wait_for(all_processed, RECOVERY_S, "every accepted job processed", interval=1)
+    except TimeoutError as exc:
+        errors.append(str(exc))
+    recovery = time.monotonic() - load_done
+    time.sleep(1)  # late redeliveries still count as duplicates
+    seen = stack.processed()
+    try:
+        wait_healthy()
+    except TimeoutError as exc:
+        errors.append(str(exc))
+    unique = sum(1 for job_id in load.accepted if job_id in seen.started)
+    result = {
+        "sent": n,
+        "accepted": len(load.accepted),
+        "processed_unique": unique,
+        "lost": len(load.accepted) - unique,
+        "duplicates": seen.duplicates,
+        "processed_without_202": len(set(seen.started) - set(load.accepted)),
+        "non_202": dict(sorted((k, v) for k, v in load.statuses.items() if k != "202")),
+        "load_s": round(load.seconds, 1),
+        "recovery_s": round(recovery, 1),
+        "workers_running": workers_running(),
+        "in_flight_bound": REPLICAS * PREFETCH,
+        "errors": errors,
+    }
+    print(f"[chaos] {name}: {json.dumps(result)}", flush=True)
+    return result
+
+
+# --- bad input -------------------------------------------------------------------------
+
+
+async def raw_request(head: bytes, body_chunks: list[bytes], pause: float = 0.0, read_timeout: float = 90) -> str:
+    """Send bytes over TLS, optionally slowly; return the response's status code or what happened."""
+    ctx = stack.ssl_context()
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", 38443, ssl=ctx)
+    except (OSError, ssl.SSLError) as exc:
+        return type(exc).__name__
+    try:
+        writer.write(head)
+        for chunk in body_chunks:
+            await writer.drain()
+            if pause:
+                await asyncio.sleep(pause)
+            writer.write(chunk)
+        await writer.drain()
+        line = await asyncio.wait_for(reader.readline(), read_timeout)
+        return line.split()[1].decode() if line.startswith(b"HTTP/") else "closed"
+    except (ConnectionError, ssl.SSLError, TimeoutError) as exc:
+        return type(exc).__name__
+    finally:
+        writer.close()
+
+
+async def bad_input(repeat: int) -> dict[str, Counter[str]]:
+    url = f"{stack.INGRESS}/v1/functions/{FUNCTION}/jobs"
+    rng = random.Random(42)
+    cases: dict[str, list[tuple[str, dict[str, str], bytes]]] = {
+        "garbage_body": [("POST", {"Content-Type": "application/json"}, rng.randbytes(200)) for _ in range(repeat)],
+        "wrong_content_type": [
+            ("POST", {"Content-Type": ct}, b'{"a": 1}')
+            for ct in ("text/plain", "application/x-www-form-urlencoded", "multipart/form-data", "application/xml")
+            for _ in range(max(1, repeat // 4))
+        ],
+        "huge_body_2mb": [("POST", {"Content-Type": "application/json"}, b'{"a":"' + b"x" * 2_000_000 + b'"}')] * 3,
+        "invalid_utf8": [("POST", {"Content-Type": "application/json"}, b'{"a": "\xff\xfe\xc3("}')] * repeat,
+        "deep_nesting": [("POST", {"Content-Type": "application/json"}, b"[" * 5000 + b"]" * 5000)] * repeat,
+        "empty_body": [("POST", {"Content-Type": "application/json"}, b"")] * repeat,
+        "wrong_method": [("GET", {}, b"")] * repeat,
+    }
+    results: dict[str, Counter[str]] = {}
+    connector = aiohttp.TCPConnector(limit=16, ssl=stack.ssl_context())
+    async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=30)) as session:
+
+        async def one(method: str, headers: dict[str, str], body: bytes, target: str = url) -> str:
+            try:
+                async with session.request(method, target, headers=headers, data=body) as resp:
+                    await resp.read()
+                    return str(resp.status)
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                return type(exc).__name__
+
+        for name, reqs in cases.items():
+            results[name] = Counter(await asyncio.gather(*(one(*r) for r in reqs)))
+        unknown = [f"{stack.INGRESS}/v1/functions/{rng.choice(['nope', 'x' * 300, '..%2f', 'r%00'])}/jobs"]
+        results["unknown_function"] = Counter(
+            await asyncio.gather(
+                *(one("POST", {"Content-Type": "application/json"}, b"{}", u) for u in unknown * repeat)
+            )
+        )
+    body = b'{"slow": true}'
+    head = (
+        b"POST /v1/functions/record/jobs HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+        b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n"
+    )
+    # slow clients: a body dribbled out a byte every 2 s, and a body that never comes
+    # (nginx drops them after client_body_timeout: "closed", its 408 is only logged)
+    slow = [raw_request(head, [bytes([b]) for b in body[:4]], pause=2) for _ in range(3)]
+    stalled = [raw_request(head, [], read_timeout=120) for _ in range(3)]
+    results["slow_body"] = Counter(await asyncio.gather(*slow))
+    results["stalled_body"] = Counter(await asyncio.gather(*stalled))
+    return results
+
+
+def run_bad_input(repeat: int) -> dict:
+    wait_healthy()
+    stack.reset_processed()
+    depth_before = stack.queue_state(QUEUE)[0]
+    t0 = time.monotonic()
+    statuses = asyncio.run(bad_input(repeat))
+    seconds = time.monotonic() - t0
+    time.sleep(2)
+    processed = stack.processed().lines
+    depth = stack.queue_state(QUEUE)[0] - depth_before
+    wait_healthy()
+    server_errors = sum(v for c in statuses.values() for k, v in c.items() if k.startswith("5"))
+    accepted = sum(v for c in statuses.values() for k, v in c.items() if k.startswith("2"))
+    result = {
+        "requests": sum(sum(c.values()) for c in statuses.values()),
+        "statuses": {k: dict(sorted(v.items())) for k, v in statuses.items()},
+        "5xx": server_errors,
+        "accepted": accepted,
+        "processed": processed,
+        "queue_depth_change": depth,
+        "workers_running": workers_running(),
+        "seconds": round(seconds, 1),
+    }
+    print(f"[chaos] bad_input: {json.dumps(result)}", flush=True)
+    return result
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--n", type=int, default=1000, help="jobs per fault (default 1000; the full run: 10000)")
+    ap.add_argument("--rate", type=float, default=250, help="jobs per second (open loop)")
+    ap.add_argument("--load-at", type=float, default=0.3, help="inject the fault after this share of the load")
+    ap.add_argument("--only", default="", help="comma-separated faults (and/or bad_input)")
+    ap.add_argument("--out", default=str(stack.ROOT / "bench" / "faults.json"))
+    args = ap.parse_args()
+    only = [s for s in args.only.split(",") if s]
+    unknown = set(only) - set(FAULTS) - {"bad_input"}
+    if unknown:
+        ap.error(f"unknown fault(s): {', '.join(sorted(unknown))}; known: {', '.join(FAULTS)}, bad_input")
+
+    t0 = time.monotonic()
+    report: dict = {
+        "n": args.n,
+        "rate": args.rate,
+        "machine": f"{platform.node()} {platform.machine()}",
+        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "faults": {},
+    }
+    failures = []
+    for name, fault in FAULTS.items():
+        if only and name not in only:
+            continue
+        r = run_fault(name, fault, args.n, args.rate, args.load_at)
+        report["faults"][name] = r
+        if r["lost"] or r["errors"] or r["workers_running"] != REPLICAS:
+            failures.append(name)
+        elif r["duplicates"] > r["in_flight_bound"] * 2:  # two deliveries in flight can be cut per fault
+            failures.append(f"{name} (duplicates {r['duplicates']})")
+    if not only or "bad_input" in only:
+        r = run_bad_input(max(4, args.n // 100))
+        report["bad_input"] = r
+        if r["5xx"] or r["accepted"] or r["processed"] or r["workers_running"] != REPLICAS:
+            failures.append("bad_input")
+    report["seconds"] = round(time.monotonic() - t0)
+    report["failures"] = failures
+    Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
+    lost = sum(r["lost"] for r in report["faults"].values())
+    print(f"[chaos] {len(report['faults'])} faults, {lost} lost, failures: {failures or 'none'} -> {args.out}")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

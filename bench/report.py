@@ -1,0 +1,141 @@
+"""Render bench/results.json and bench/faults.json into the README and bench/results.svg.
+
+    python bench/report.py     (make bench and make chaos leave the JSON; this writes the rest)
+
+The README section between the markers `<!-- bench:start -->` and `<!-- bench:end -->` is
+replaced; the plot shows every ratio target next to the value reached.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results.json"
+FAULTS = ROOT / "bench" / "faults.json"
+SVG = ROOT / "bench" / "results.svg"
+README = ROOT / "README.md"
+START, END = "<!-- bench:start -->", "<!-- bench:end -->"
+
+ROWS = [
+    ("nginx_return202_rps", "ingress nginx `return 202` (the ceiling)", "req/s"),
+    ("ingress_jobs_rps", "POST job → nginx → API → broker confirm → 202", "req/s"),
+    ("ingress_ratio", "jobs / ceiling", ""),
+    ("api_healthz_rps", "API /healthz through nginx (upstream keepalive on)", "req/s"),
+    ("api_publish_ratio", "jobs / API healthz: cost of the durable publish", ""),
+    ("keepalive_off_rps", "API /healthz through nginx, upstream keepalive off", "req/s"),
+    ("keepalive_ratio", "keepalive on / off", ""),
+    ("e2e_p50_ms", "POST sent → handler started, p50 (50 % of max rate)", "ms"),
+    ("e2e_p99_ms", "the same, p99", "ms"),
+    ("first_job_after_idle_ms", "first job after the idle period", "ms"),
+    ("idle_vs_warm_p99", "first job after idle / warm p99", ""),
+    ("scale_up_s", "scale.yml 2 → 6 replicas until all consumers attached", "s"),
+    ("drain_speedup", "drain a backlog: 2 replicas / 6 replicas", "x"),
+    ("site_first_s", "site.yml, first converge of the stack", "s"),
+    ("site_rerun_s", "site.yml, idempotent re-run", "s"),
+    ("site_rerun_ratio", "re-run / first", ""),
+]
+
+
+def fmt(value: object) -> str:
+    if isinstance(value, float):
+        return f"{value:,.0f}" if value >= 100 else f"{value:.2f}".rstrip("0").rstrip(".")
+    return str(value)
+
+
+def table(results: dict) -> list[str]:
+    targets = results.get("targets", {})
+    lines = ["| key | what | value | target |", "|---|---|---|---|"]
+    for key, what, unit in ROWS:
+        if key not in results:
+            continue
+        t = targets.get(key)
+        mark = "" if t is None else f"{t['target']} {'✅' if t['met'] else '❌'}"
+        lines.append(f"| `{key}` | {what} | {fmt(results[key])} {unit} | {mark} |")
+    return lines
+
+
+def faults_table(faults: dict) -> list[str]:
+    lines = [
+        f"Fault tests (`make chaos N={faults['n']}`, {faults['rate']:.0f} jobs/s, {faults['date']}):",
+        "",
+        "| fault | accepted | processed | lost | duplicates | non-202 | recovery |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, r in faults["faults"].items():
+        non = ", ".join(f"{k}: {v}" for k, v in r["non_202"].items()) or "0"
+        lines.append(
+            f"| {name} | {r['accepted']} | {r['processed_unique']} | **{r['lost']}** | {r['duplicates']} "
+            f"| {non} | {r['recovery_s']} s |"
+        )
+    bad = faults.get("bad_input")
+    if bad:
+        per = "; ".join(f"{k} → {', '.join(f'{s} x{n}' for s, n in v.items())}" for k, v in bad["statuses"].items())
+        lines += [
+            "",
+            f"Bad input: {bad['requests']} malformed requests, {bad['5xx']} answered 5xx, {bad['accepted']} accepted, "
+            f"{bad['processed']} processed, workers running afterwards: {bad['workers_running']}. {per}.",
+        ]
+    return lines
+
+
+def svg(results: dict) -> str:
+    """One bar per target: value / target (≥ 1 means met), on a log-free linear scale to 3."""
+    targets = results.get("targets", {})
+    w, row, left = 640, 28, 200
+    h = 40 + row * len(targets)
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" font-family="sans-serif" font-size="12">',
+        f'<text x="8" y="18" font-weight="bold">hurtig benchmark targets ({results.get("date", "")}): '
+        "reached / target, 1 = target met</text>",
+    ]
+    scale = (w - left - 60) / 3
+    x1 = left + scale
+    for i, (key, t) in enumerate(targets.items()):
+        y = 32 + i * row
+        op, goal = t["target"].split()
+        value = t["value"]
+        if value is None:
+            continue
+        ratio = value / float(goal) if op == ">=" else float(goal) / max(value, 1e-9)
+        bar = min(ratio, 3) * scale
+        colour = "#2e7d32" if t["met"] else "#c62828"
+        out.append(f'<text x="8" y="{y + 15}">{key}</text>')
+        out.append(f'<rect x="{left}" y="{y + 4}" width="{bar:.1f}" height="16" fill="{colour}"/>')
+        out.append(f'<text x="{left + bar + 4:.1f}" y="{y + 16}">{fmt(float(value))} ({t["target"]})</text>')
+    out.append(f'<line x1="{x1:.1f}" y1="28" x2="{x1:.1f}" y2="{h - 4}" stroke="#000" stroke-dasharray="4 3"/>')
+    out.append("</svg>")
+    return "\n".join(out) + "\n"
+
+
+def main() -> int:
+    parts: list[str] = []
+    if RESULTS.exists():
+        results = json.loads(RESULTS.read_text())
+        wrk = results["wrk"]
+        parts += [
+            f"Benchmarks (`make bench`, {results['date']}, {results['machine']}; wrk {wrk['threads']} threads, "
+            f"{wrk['connections']} keep-alive connections, {wrk['seconds']} s per case, all on 127.0.0.1):",
+            "",
+            *table(results),
+            "",
+            "![benchmark targets](bench/results.svg)",
+            "",
+        ]
+        SVG.write_text(svg(results))
+    if FAULTS.exists():
+        parts += faults_table(json.loads(FAULTS.read_text()))
+    text = README.read_text()
+    if START not in text or END not in text:
+        sys.exit(f"README.md has no {START} ... {END} section")
+    head, rest = text.split(START, 1)
+    _, tail = rest.split(END, 1)
+    README.write_text(head + START + "\n" + "\n".join(parts).rstrip() + "\n" + END + tail)
+    print(f"README.md benchmark section: {len(parts)} lines")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

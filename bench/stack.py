@@ -1,0 +1,226 @@
+"""The full stack in containers, for the benchmarks and the fault tests.
+
+The stack is the Molecule `default` scenario (ingress-1, api-1, api-2, broker-1, worker-1)
+converged with `site.yml`. Run by `make bench`/`make chaos`, its ephemeral directory is
+pinned to .cache/stack so these scripts find the inventory Molecule writes; run from the
+scenario's verifier, Molecule's own (MOLECULE_EPHEMERAL_DIRECTORY) is used. Only 127.0.0.1 is
+targeted: the ingress is published on 127.0.0.1:38443, the broker's AMQP port on
+127.0.0.1:35693.
+
+    python bench/stack.py up      create + converge (prints the converge time)
+    python bench/stack.py down    destroy
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import ssl
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import aiohttp
+import pika
+
+ROOT = Path(__file__).resolve().parent.parent
+EPHEMERAL = Path(os.environ.get("MOLECULE_EPHEMERAL_DIRECTORY") or ROOT / ".cache" / "stack")
+INGRESS = "https://127.0.0.1:38443"
+AMQP_ADMIN = "amqp://hurtig-admin:test-admin-pw@127.0.0.1:35693/hurtig"
+OUTPUT_LOG = "/var/lib/hurtig/output/processed.log"
+
+
+def molecule_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        MOLECULE_EPHEMERAL_DIRECTORY=str(EPHEMERAL),
+        NO_COLOR="1",
+        ANSIBLE_NOCOLOR="1",
+        PY_COLORS="0",
+        ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
+    )
+    return env
+
+
+def molecule(action: str, *ansible_args: str, log: Path | None = None) -> float:
+    """Run `molecule <action> -s default [-- ansible args]`; return its duration in seconds."""
+    cmd = ["molecule", action, "-s", "default"]
+    if ansible_args:
+        cmd += ["--", *ansible_args]
+    t0 = time.monotonic()
+    with open(log or os.devnull, "a") as out:
+        rc = subprocess.run(cmd, cwd=ROOT, env=molecule_env(), stdout=out, stderr=subprocess.STDOUT, check=False)
+    if rc.returncode != 0:
+        sys.exit(f"molecule {action} failed (rc={rc.returncode}); log: {log}")
+    return time.monotonic() - t0
+
+
+def converge(log: Path | None = None) -> float:
+    return molecule("converge", log=log)
+
+
+def playbook(name: str, *args: str) -> float:
+    """Run a playbook of playbooks/ against the stack; return its duration in seconds."""
+    env = molecule_env()
+    env["ANSIBLE_CONFIG"] = str(EPHEMERAL / "ansible.cfg")
+    env["ANSIBLE_ROLES_PATH"] = str(ROOT / "roles")
+    cmd = ["ansible-playbook", "-i", str(EPHEMERAL / "inventory")]
+    t0 = time.monotonic()
+    out = subprocess.run(
+        [*cmd, str(ROOT / "playbooks" / name), *args], env=env, capture_output=True, text=True, check=False
+    )
+    if out.returncode != 0:
+        sys.exit(f"playbook {name} failed:\n{out.stdout[-3000:]}")
+    return time.monotonic() - t0
+
+
+def sh(*cmd: str, check: bool = True, stdin: str | None = None) -> str:
+    out = subprocess.run(cmd, capture_output=True, text=True, check=False, input=stdin)
+    if check and out.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)}: rc={out.returncode}: {out.stderr.strip()}")
+    return out.stdout
+
+
+def node(name: str, *cmd: str, check: bool = True, stdin: str | None = None) -> str:
+    """Run a command on a stack node (a systemd container)."""
+    return sh("docker", "exec", "-i", name, *cmd, check=check, stdin=stdin)
+
+
+def address(name: str) -> str:
+    return node(name, "sh", "-c", "ip -4 -o addr show dev eth0 | awk '{print $4}' | cut -d/ -f1").strip()
+
+
+def queue_state(name: str) -> tuple[int, int]:
+    """(ready messages, consumers) of a queue; (-1, -1) while the broker does not answer."""
+    try:
+        conn = pika.BlockingConnection(pika.URLParameters(AMQP_ADMIN + "?connection_attempts=1&socket_timeout=2"))
+    except pika.exceptions.AMQPError:
+        return -1, -1
+    try:
+        ok = conn.channel().queue_declare(name, passive=True).method
+        return ok.message_count, ok.consumer_count
+    except pika.exceptions.AMQPError:
+        return -1, -1
+    finally:
+        if conn.is_open:
+            conn.close()
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float, what: str, interval: float = 0.25) -> float:
+    """Wait until predicate() is true; return the seconds it took."""
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < timeout:
+        if predicate():
+            return time.monotonic() - t0
+        time.sleep(interval)
+    raise TimeoutError(f"{what}: not reached in {timeout:.0f} s")
+
+
+@dataclass
+class Processed:
+    """processed.log of the record handler on worker-1: `<job_id> <started> <attempt>`."""
+
+    started: dict[str, float] = field(default_factory=dict)  # first start per job id
+    lines: int = 0
+
+    @property
+    def duplicates(self) -> int:
+        return self.lines - len(self.started)
+
+
+def processed(worker: str = "worker-1") -> Processed:
+    text = node(worker, "sh", "-c", f"cat {OUTPUT_LOG} 2>/dev/null || true")
+    result = Processed()
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) < 2:
+            continue  # a line cut short by a kill: the file per job id still proves the job ran
+        result.lines += 1
+        result.started.setdefault(parts[0], float(parts[1]))
+    return result
+
+
+def reset_processed(worker: str = "worker-1") -> None:
+    out = Path(OUTPUT_LOG).parent
+    node(worker, "sh", "-c", f"find {out} -mindepth 1 -delete && : > {OUTPUT_LOG} && chmod 666 {OUTPUT_LOG}")
+
+
+@dataclass
+class Load:
+    """What a load run saw: every 202'd job id with the time its POST left the client."""
+
+    accepted: dict[str, float] = field(default_factory=dict)
+    statuses: Counter[str] = field(default_factory=Counter)
+    seconds: float = 0.0
+
+
+def ssl_context() -> ssl.SSLContext:
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE  # the test ingress has a self-signed certificate
+    return ctx
+
+
+async def _post_jobs(n: int, rate: float, concurrency: int, function: str, payload: dict) -> Load:
+    load = Load()
+    url = f"{INGRESS}/v1/functions/{function}/jobs"
+    interval = 1.0 / rate if rate > 0 else 0.0
+    start = time.monotonic()
+    sem = asyncio.Semaphore(concurrency)
+    connector = aiohttp.TCPConnector(limit=concurrency, ssl=ssl_context())
+    timeout = aiohttp.ClientTimeout(total=15)
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+
+        async def one(i: int) -> None:
+            async with sem:
+                sent = time.time()
+                try:
+                    async with session.post(url, json={**payload, "i": i}) as resp:
+                        body = await resp.read()
+                        load.statuses[str(resp.status)] += 1
+                        if resp.status == 202:
+                            load.accepted[json.loads(body)["job_id"]] = sent
+                except (aiohttp.ClientError, TimeoutError) as exc:
+                    load.statuses[type(exc).__name__] += 1
+
+        tasks = []
+        for i in range(n):
+            if interval:  # open loop: send on schedule, whatever the answers do
+                delay = start + i * interval - time.monotonic()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(one(i)))
+        await asyncio.gather(*tasks)
+    load.seconds = time.monotonic() - start
+    return load
+
+
+def post_jobs(
+    n: int, rate: float = 0, concurrency: int = 32, function: str = "record", payload: dict | None = None
+) -> Load:
+    """POST n jobs through the ingress (rate 0: as fast as `concurrency` clients go)."""
+    return asyncio.run(_post_jobs(n, rate, concurrency, function, payload or {}))
+
+
+def main(argv: list[str]) -> int:
+    if argv[1:] == ["up"]:
+        EPHEMERAL.mkdir(parents=True, exist_ok=True)
+        log = ROOT / ".cache" / "stack-up.log"
+        molecule("destroy", log=log)  # leftovers of an earlier run
+        molecule("create", log=log)
+        print(f"converge: {converge(log):.0f} s (log: {log})")
+        return 0
+    if argv[1:] == ["down"]:
+        molecule("destroy", log=ROOT / ".cache" / "stack-down.log")
+        return 0
+    print(__doc__)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

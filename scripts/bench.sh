@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# make bench / make chaos: bring the full stack up in containers (the Molecule default
+# scenario), measure, and tear it down.
+#   scripts/bench.sh bench [bench/run.py args]     -> bench/results.json
+#   scripts/bench.sh chaos [bench/chaos.py args]   -> bench/faults.json (N=10000 for the full run)
+#   KEEP_STACK=1   leave the stack up afterwards;  REUSE_STACK=1   use a stack already up
+set -euo pipefail
+cd "$(dirname "$0")/.."
+what=${1:?usage: scripts/bench.sh bench|chaos [args]}
+shift
+if [ "$what" = bench ] && ! command -v wrk >/dev/null; then
+  echo "[bench] installing wrk from Debian's archive"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q wrk >/dev/null
+fi
+t0=$SECONDS
+if [ -z "${KEEP_STACK:-}" ]; then trap 'python bench/stack.py down' EXIT; fi
+first=0
+if [ -z "${REUSE_STACK:-}" ]; then
+  line=$(python bench/stack.py up)
+  echo "[$what] stack up in $((SECONDS - t0)) s ($line)"
+  first=$(sed -n 's/^converge: \([0-9.]*\) s.*/\1/p' <<<"$line")
+fi
+case $what in
+  bench) python bench/run.py --site-first-s "$first" "$@" ;;
+  chaos) python bench/chaos.py ${N:+--n "$N"} "$@" ;;
+  *) echo "unknown: $what" >&2; exit 2 ;;
+esac
+echo "[$what] done in $((SECONDS - t0)) s"
