@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import sys
+from html import escape
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -106,7 +107,7 @@ def svg(results: dict) -> str:
         colour = "#2e7d32" if t["met"] else "#c62828"
         out.append(f'<text x="8" y="{y + 15}">{key}</text>')
         out.append(f'<rect x="{left}" y="{y + 4}" width="{bar:.1f}" height="16" fill="{colour}"/>')
-        out.append(f'<text x="{left + bar + 4:.1f}" y="{y + 16}">{fmt(float(value))} ({t["target"]})</text>')
+        out.append(f'<text x="{left + bar + 4:.1f}" y="{y + 16}">{fmt(float(value))} ({escape(t["target"])})</text>')
     out.append(f'<line x1="{x1:.1f}" y1="28" x2="{x1:.1f}" y2="{h - 4}" stroke="#000" stroke-dasharray="4 3"/>')
     out.append("</svg>")
     return "\n".join(out) + "\n"

@@ -1,0 +1,27 @@
+"""bench/report.py renders the committed benchmark results: a valid SVG and README tables."""
+
+from __future__ import annotations
+
+import json
+import sys
+import xml.dom.minidom
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "bench"))
+
+import report  # noqa: E402
+
+
+def test_svg_is_valid_xml_with_a_bar_per_target():
+    results = json.loads((ROOT / "bench" / "results.json").read_text())
+    doc = xml.dom.minidom.parseString(report.svg(results))
+    assert len(doc.getElementsByTagName("rect")) == len(results["targets"])
+
+
+def test_tables_report_every_fault_and_no_loss():
+    faults = json.loads((ROOT / "bench" / "faults.json").read_text())
+    lines = report.faults_table(faults)
+    assert sum(line.startswith("| ") and "**0**" in line for line in lines) == len(faults["faults"])
+    results = json.loads((ROOT / "bench" / "results.json").read_text())
+    assert any("`ingress_ratio`" in line for line in report.table(results))
