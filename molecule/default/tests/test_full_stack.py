@@ -6,16 +6,19 @@ import os
 import re
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pika
-import pytest
 import requests
 import testinfra
 import urllib3
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "resources" / "tests"))
+from helpers import playbook as run_playbook
+from helpers import queue_state, wait_for
+
 urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
+
 
 testinfra_hosts = ["docker://worker-1"]
 
@@ -24,20 +27,12 @@ INGRESS = "https://127.0.0.1:38443"
 ADMIN = pika.URLParameters("amqp://hurtig-admin:test-admin-pw@127.0.0.1:35693/hurtig")
 
 
-def wait_for(predicate, timeout: float = 60):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.5)
-    pytest.fail("condition not reached in time")
-
-
 def queue(name: str) -> tuple[int, int]:
-    conn = pika.BlockingConnection(ADMIN)
-    ok = conn.channel().queue_declare(name, passive=True).method
-    conn.close()
-    return ok.message_count, ok.consumer_count
+    return queue_state(ADMIN, name)
+
+
+def playbook(name: str, *args: str) -> str:
+    return run_playbook(ROOT / "playbooks" / name, *args)
 
 
 def test_jobs_posted_over_https_are_processed_by_a_worker(host):
@@ -84,21 +79,6 @@ def test_unknown_function_and_bad_json_are_rejected_at_the_edge():
         timeout=10,
     )
     assert r.status_code == 400
-
-
-def playbook(name: str, *args: str) -> str:
-    env = dict(os.environ)
-    env["ANSIBLE_CONFIG"] = str(Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]) / "ansible.cfg")
-    env["ANSIBLE_ROLES_PATH"] = str(ROOT / "roles")
-    out = subprocess.run(
-        ["ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"], str(ROOT / "playbooks" / name), *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert out.returncode == 0, out.stdout[-3000:]
-    return out.stdout
 
 
 def test_check_playbook_reports_queues_and_workers():

@@ -5,13 +5,15 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import time
+import sys
 import uuid
 from pathlib import Path
 
 import pika
-import pytest
 import testinfra
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "resources" / "tests"))
+from helpers import drain_queue, wait_for
 
 testinfra_hosts = ["ansible://rabbitmq-c1"]
 
@@ -37,30 +39,11 @@ def connect(port: int, user: str = "hurtig-admin", password: str = "test-admin-p
 
 def drain(port: int, queue: str = "jobs.sleep") -> list[str]:
     """Consume and ack every message of the queue as the worker user; their message ids."""
-    conn = connect(port, "hurtig-worker", "test-worker-pw")
-    ch = conn.channel()
-    got = []
-    while True:
-        method, props, _ = ch.basic_get(queue)
-        if method is None:
-            break
-        got.append(props.message_id)
-        ch.basic_ack(method.delivery_tag)
-    conn.close()
-    return got
+    return drain_queue(connect(port, "hurtig-worker", "test-worker-pw"), queue)
 
 
 def running_nodes(host) -> list[str]:
     return sorted(json.loads(host.check_output("rabbitmqctl cluster_status --formatter json"))["running_nodes"])
-
-
-def wait_for(predicate, timeout: float = 90) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(2)
-    pytest.fail("condition not reached in time")
 
 
 def test_cluster_has_three_running_nodes(host):
@@ -78,7 +61,7 @@ def test_queue_stays_available_with_one_node_down_and_node_rejoins(host):
     c3 = node("rabbitmq-c3")
     c3.run_test("systemctl stop rabbitmq-server")
     try:
-        wait_for(lambda: len(running_nodes(host)) == 2)
+        wait_for(lambda: len(running_nodes(host)) == 2, timeout=90, interval=2)
         # publish through node 1 and node 2 with confirms as the API user
         ids = []
         for port in (35681, 35682):
@@ -100,7 +83,7 @@ def test_queue_stays_available_with_one_node_down_and_node_rejoins(host):
         assert sorted(drain(35682)) == sorted(ids)
     finally:
         c3.run_test("systemctl start rabbitmq-server")
-    wait_for(lambda: len(running_nodes(host)) == 3)
+    wait_for(lambda: len(running_nodes(host)) == 3, timeout=90, interval=2)
     assert running_nodes(c3) == [f"rabbit@{n}" for n in sorted(NODES)]
 
 

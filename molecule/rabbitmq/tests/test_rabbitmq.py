@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import sys
 import time
 import uuid
+from pathlib import Path
 
 import pika
 import pytest
 from pika.exceptions import ChannelClosedByBroker, ProbableAuthenticationError
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "resources" / "tests"))
+from helpers import drain_queue
 
 testinfra_hosts = ["ansible://rabbitmq-1"]
 
@@ -18,6 +23,10 @@ USERS = {
     "api": ("hurtig-api", "test-api-pw"),
     "worker": ("hurtig-worker", "test-worker-pw"),
 }
+
+
+def drain(queue: str, role: str = "worker") -> list[str]:
+    return drain_queue(connect(role), queue)
 
 
 def connect(role: str, user: str | None = None, password: str | None = None) -> pika.BlockingConnection:
@@ -70,20 +79,6 @@ def publish(n: int, routing_key: str = "sleep") -> list[str]:
         ids.append(job_id)
     conn.close()
     return ids
-
-
-def drain(queue: str, role: str = "worker") -> list[str]:
-    conn = connect(role)
-    ch = conn.channel()
-    got = []
-    while True:
-        method, props, _ = ch.basic_get(queue, auto_ack=False)
-        if method is None:
-            break
-        got.append(props.message_id)
-        ch.basic_ack(method.delivery_tag)
-    conn.close()
-    return got
 
 
 def test_data_directory_is_on_the_data_volume(host):

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import time
+import sys
 import uuid
 from pathlib import Path
 
 import pika
-import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "resources" / "tests"))
+from helpers import playbook, queue_state, wait_for
 
 testinfra_hosts = ["ansible://worker-w"]
 
@@ -24,37 +24,6 @@ def containers(host, function: str) -> list[str]:
         f"docker ps --filter label=org.hurtig.function={function} --filter status=running --format '{{{{.Names}}}}'"
     )
     return sorted(out.split())
-
-
-def wait_for(predicate, timeout: float = 60):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(1)
-    pytest.fail("condition not reached in time")
-
-
-def queue_state(queue: str) -> tuple[int, int]:
-    conn = pika.BlockingConnection(AMQP)
-    ok = conn.channel().queue_declare(queue, passive=True).method
-    conn.close()
-    return ok.message_count, ok.consumer_count
-
-
-def playbook(*args: str) -> str:
-    env = dict(os.environ)
-    env["ANSIBLE_CONFIG"] = str(Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]) / "ansible.cfg")
-    env["ANSIBLE_ROLES_PATH"] = str(ROOT / "roles")
-    out = subprocess.run(
-        ["ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"], *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
-    return out.stdout
 
 
 def changed(output: str, host: str = "worker-w") -> int:
@@ -90,10 +59,10 @@ def test_jobs_are_processed_and_acked(host):
         ch.basic_publish("hurtig.jobs", "record", body, pika.BasicProperties(delivery_mode=2, message_id=job_id))
     conn.close()
     wait_for(lambda: all(host.file(f"/var/lib/hurtig/output/{i}").exists for i in ids[-5:]))
-    wait_for(lambda: queue_state("jobs.record")[0] == 0)
+    wait_for(lambda: queue_state(AMQP, "jobs.record")[0] == 0)
     for job_id in ids:
         assert host.file(f"/var/lib/hurtig/output/{job_id}").exists
-    assert queue_state("jobs.record.dead")[0] == 0
+    assert queue_state(AMQP, "jobs.record.dead")[0] == 0
 
 
 def test_scale_up_and_down_with_changes_only_on_the_first_run(host):
@@ -101,7 +70,7 @@ def test_scale_up_and_down_with_changes_only_on_the_first_run(host):
     assert changed(first) > 0
     assert containers(host, "sleep") == [f"hurtig-sleep-{i}" for i in range(1, 6)]
     assert containers(host, "record") == ["hurtig-record-1"]  # untouched
-    wait_for(lambda: queue_state("jobs.sleep")[1] == 5)
+    wait_for(lambda: queue_state(AMQP, "jobs.sleep")[1] == 5)
     again = playbook(str(ROOT / "playbooks/scale.yml"), "-e", "function=sleep", "-e", "replicas=5")
     assert changed(again) == 0
     down = playbook(str(ROOT / "playbooks/scale.yml"), "-e", "function=sleep", "-e", "replicas=1")
@@ -117,7 +86,7 @@ def test_killed_container_is_restarted(host):
     host.run_test(f"kill -9 {pid}")
     wait_for(lambda: host.check_output("docker inspect -f '{{.RestartCount}}' hurtig-record-1") != "0")
     wait_for(lambda: containers(host, "record") == ["hurtig-record-1"])
-    wait_for(lambda: queue_state("jobs.record")[1] == 1)
+    wait_for(lambda: queue_state(AMQP, "jobs.record")[1] == 1)
 
 
 def test_docker_restart_keeps_workers_running(host):
