@@ -269,6 +269,19 @@ def run_bad_input(repeat: int) -> dict:
     return result
 
 
+def summary(report: dict) -> int:
+    for name, r in report["faults"].items():
+        print(
+            f"[chaos] {name}: accepted {r['accepted']}, lost {r['lost']}, duplicates {r['duplicates']}, "
+            f"non-202 {r['non_202'] or 0}, recovery {r['recovery_s']} s"
+        )
+    if "bad_input" in report:
+        b = report["bad_input"]
+        print(f"[chaos] bad_input: {b['requests']} requests, 5xx {b['5xx']}, accepted {b['accepted']}")
+    print(f"[chaos] n={report['n']} in {report['seconds']} s, failures: {report['failures'] or 'none'}")
+    return 0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--n", type=int, default=1000, help="jobs per fault (default 1000; the full run: 10000)")
@@ -276,7 +289,10 @@ def main() -> int:
     ap.add_argument("--load-at", type=float, default=0.3, help="inject the fault after this share of the load")
     ap.add_argument("--only", default="", help="comma-separated faults (and/or bad_input)")
     ap.add_argument("--out", default=str(stack.ROOT / "bench" / "faults.json"))
+    ap.add_argument("--summary", metavar="JSON", help="print a line per fault of an earlier run and exit")
     args = ap.parse_args()
+    if args.summary:
+        return summary(json.loads(Path(args.summary).read_text()))
     only = [s for s in args.only.split(",") if s]
     unknown = set(only) - set(FAULTS) - {"bad_input"}
     if unknown:

@@ -50,6 +50,7 @@ for mod in $(find tests src -name 'test_*.py' -not -path '*/node_modules/*' 2>/d
 done
 
 # Molecule scenarios: one item per scenario.
+rm -f .cache/faults-ci.json
 scenarios=${SCENARIOS:-$(for f in molecule/*/molecule.yml; do basename "$(dirname "$f")"; done)}
 for s in $scenarios; do
   t0=$SECONDS
@@ -57,6 +58,9 @@ for s in $scenarios; do
   rc=$?
   grep -E '^=+ .*(passed|failed).* =+$|not idempotent' "$logdir/molecule-$s.log" | tail -n 3
   [ $rc -ne 0 ] && failure_excerpt "$logdir/molecule-$s.log"
+  if [ "$s" = default ] && [ -f .cache/faults-ci.json ]; then
+    python bench/chaos.py --summary .cache/faults-ci.json
+  fi
   record molecule "$s" $rc $((SECONDS - t0))
 done
 
