@@ -174,7 +174,7 @@ async def raw_request(head: bytes, body_chunks: list[bytes], pause: float = 0.0,
     """Send bytes over TLS, optionally slowly; return the response's status code or what happened."""
     ctx = stack.ssl_context()
     try:
-        reader, writer = await asyncio.open_connection("127.0.0.1", 38443, ssl=ctx)
+        reader, writer = await asyncio.open_connection("127.0.0.1", 28443, ssl=ctx)
     except (OSError, ssl.SSLError) as exc:
         return type(exc).__name__
     try:

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+import yaml
+from ansible.parsing.vault import VaultLib, VaultSecret
+
 ROOT = Path(__file__).resolve().parent.parent
 BROKEN = ROOT / "tests" / "fixtures" / "inventory-missing"
+EXAMPLE_PASSWORD = ROOT / "inventories" / "vault-password.example"
 WORKERS = "    workers:\n      hosts:\n        w-1: {private_address: 192.0.2.31}\n"
 
 
@@ -52,14 +59,46 @@ def test_function_without_handler_is_named(tmp_path):
     (tmp_path / "group_vars").symlink_to(BROKEN / "group_vars")
     out = run(inv)
     assert out.returncode != 0
-    assert "functions entry sleep lacks handler" in out.stdout
+    assert "function sleep: missing required arguments: handler" in out.stdout
 
 
-def test_the_example_inventories_pass():
-    for name in ("production", "staging"):
-        out = run(
-            ROOT / "inventories" / name,
-            "--vault-password-file",
-            str(ROOT / "inventories" / "vault-password.example"),
-        )
-        assert out.returncode == 0, out.stdout[-2000:]
+VAULT_ID = f"example@{ROOT / 'inventories' / 'vault-password.example'}"
+
+
+def example_secrets(name: str) -> dict[str, str]:
+    vault = VaultLib([("example", VaultSecret(EXAMPLE_PASSWORD.read_bytes().strip()))])
+    path = ROOT / "inventories" / name / "group_vars" / "all" / "vault.yml"
+    return yaml.safe_load(vault.decrypt(path.read_bytes()))
+
+
+@pytest.mark.parametrize("name", ["production", "staging"])
+def test_the_example_inventories_pass_only_when_example_secrets_are_allowed(name):
+    inv = ROOT / "inventories" / name
+    out = run(inv, "--vault-id", VAULT_ID, "-e", "hurtig_allow_example_secrets=true")
+    assert out.returncode == 0, out.stdout[-2000:]
+    out = run(inv, "--vault-id", VAULT_ID)
+    assert out.returncode != 0
+    assert "rabbitmq_admin_password of" in out.stdout and "is the committed example value" in out.stdout
+    for value in example_secrets(name).values():
+        assert value not in out.stdout + out.stderr
+
+
+@pytest.mark.parametrize("name", ["production", "staging"])
+def test_the_example_vaults_are_labelled_and_listed(name):
+    path = ROOT / "inventories" / name / "group_vars" / "all" / "vault.yml"
+    assert path.read_text().startswith("$ANSIBLE_VAULT;1.2;AES256;example\n")
+    listed = yaml.safe_load((ROOT / "playbooks" / "validate_inventory.yml").read_text())[0]["vars"]
+    for key, value in example_secrets(name).items():
+        assert hashlib.sha256(value.encode()).hexdigest() in listed["hurtig_example_secret_sha256"], key
+
+
+def test_a_missing_secret_is_named_without_printing_values(tmp_path):
+    inv = tmp_path / "inv"
+    shutil.copytree(ROOT / "inventories" / "staging", inv)
+    main = inv / "group_vars" / "all" / "main.yml"
+    main.write_text(main.read_text().replace("worker_amqp_password:", "unused_worker_password:"))
+    out = run(inv, "--vault-id", VAULT_ID, "-e", "hurtig_allow_example_secrets=true")
+    assert out.returncode != 0
+    assert "worker_amqp_password is not set for stg-worker-1" in out.stdout
+    for value in example_secrets("staging").values():
+        assert value not in out.stdout + out.stderr

@@ -9,7 +9,7 @@ import requests
 
 testinfra_hosts = ["ansible://api-a"]
 
-API = "http://127.0.0.1:33000"
+API = "http://127.0.0.1:23000"
 
 
 def test_container_runs_hardened_with_one_process_per_setting(host):
@@ -25,7 +25,7 @@ def test_job_posted_to_the_api_lands_in_the_queue():
     r = requests.post(f"{API}/v1/functions/sleep/jobs", json={"task": "Hi."}, timeout=10)
     assert r.status_code == 202, r.text
     job_id = r.json()["job_id"]
-    conn = pika.BlockingConnection(pika.URLParameters("amqp://hurtig-admin:test-admin-pw@127.0.0.1:35692/hurtig"))
+    conn = pika.BlockingConnection(pika.URLParameters("amqp://hurtig-admin:test-admin-pw@127.0.0.1:25692/hurtig"))
     ch = conn.channel()
     method, props, body = ch.basic_get("jobs.sleep", auto_ack=True)
     conn.close()

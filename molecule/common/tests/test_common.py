@@ -50,9 +50,16 @@ def test_nftables_ruleset_is_loaded(host):
     assert "ct state established,related accept" in ruleset
     assert re.search(r"tcp dport 22 accept", ruleset)
     assert re.search(r"tcp dport \{ 80, 443 \} accept", ruleset)
-    # extended from a second variable (common_firewall_rules_broker), per address family
-    assert re.search(r"ip saddr \{ 10\.0\.0\.2, 10\.0\.0\.3 \} tcp dport 5672 accept", ruleset)
+    # from_groups (the private_address of common-trixie, in workers) and from_cidrs,
+    # per address family
+    amqp = [line for line in ruleset.splitlines() if "ip saddr" in line and "dport 5672 accept" in line]
+    assert len(amqp) == 1 and "10.0.0.21" in amqp[0] and "10.0.0.2," in amqp[0] + ",", amqp
     assert re.search(r"ip6 saddr fd00::2 tcp dport 5672 accept", ruleset)
+    # a rule for a group that does not exist admits no one (and not anyone)
+    assert "9100" not in ruleset
+    # the rules a role handed over through tasks/firewall_service.yml, in their own file
+    assert re.search(r'ip saddr 10\.0\.0\.21 tcp dport \{ 7000-7001, 7003 \} accept comment "demo from', ruleset)
+    assert host.file("/etc/nftables.d/hurtig/demo.rules").exists
 
 
 def test_reloading_our_table_keeps_dockers_chains(host):

@@ -17,7 +17,7 @@ from helpers import drain_queue, wait_for
 
 testinfra_hosts = ["ansible://rabbitmq-c1"]
 
-NODES = {"rabbitmq-c1": 35681, "rabbitmq-c2": 35682, "rabbitmq-c3": 35683}
+NODES = {"rabbitmq-c1": 25681, "rabbitmq-c2": 25682, "rabbitmq-c3": 25683}
 
 
 def node(name: str):
@@ -64,7 +64,7 @@ def test_queue_stays_available_with_one_node_down_and_node_rejoins(host):
         wait_for(lambda: len(running_nodes(host)) == 2, timeout=90, interval=2)
         # publish through node 1 and node 2 with confirms as the API user
         ids = []
-        for port in (35681, 35682):
+        for port in (25681, 25682):
             conn = connect(port, "hurtig-api", "test-api-pw")
             ch = conn.channel()
             ch.confirm_delivery()
@@ -80,7 +80,7 @@ def test_queue_stays_available_with_one_node_down_and_node_rejoins(host):
                 ids.append(job_id)
             conn.close()
         # consume them all as the worker user through node 2
-        assert sorted(drain(35682)) == sorted(ids)
+        assert sorted(drain(25682)) == sorted(ids)
     finally:
         c3.run_test("systemctl start rabbitmq-server")
     wait_for(lambda: len(running_nodes(host)) == 3, timeout=90, interval=2)
@@ -89,7 +89,7 @@ def test_queue_stays_available_with_one_node_down_and_node_rejoins(host):
 
 def test_rolling_restart_keeps_every_confirmed_job(host):
     ids = []
-    conn = connect(35681, "hurtig-api", "test-api-pw")
+    conn = connect(25681, "hurtig-api", "test-api-pw")
     ch = conn.channel()
     ch.confirm_delivery()
     for _ in range(100):
@@ -117,4 +117,4 @@ def test_rolling_restart_keeps_every_confirmed_job(host):
     assert out.returncode == 0, out.stdout[-3000:]
     assert out.stdout.count("TASK [Restart the node]") == 3  # one node at a time
     assert running_nodes(host) == [f"rabbit@{n}" for n in sorted(NODES)]
-    assert sorted(drain(35683)) == sorted(ids)
+    assert sorted(drain(25683)) == sorted(ids)

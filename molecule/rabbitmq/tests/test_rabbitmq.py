@@ -1,4 +1,4 @@
-"""The broker, checked from outside with a real AMQP client (pika) on 127.0.0.1:35672."""
+"""The broker, checked from outside with a real AMQP client (pika) on 127.0.0.1:25670."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from helpers import drain_queue
 
 testinfra_hosts = ["ansible://rabbitmq-1"]
 
-PORT = 35672
+PORT = 25670
 VHOST = "hurtig"
 USERS = {
     "admin": ("hurtig-admin", "test-admin-pw"),

@@ -16,7 +16,7 @@ from helpers import playbook, queue_state, wait_for
 testinfra_hosts = ["ansible://worker-w"]
 
 ROOT = Path(__file__).resolve().parents[3]
-AMQP = pika.URLParameters("amqp://hurtig-admin:test-admin-pw@127.0.0.1:35691/hurtig")
+AMQP = pika.URLParameters("amqp://hurtig-admin:test-admin-pw@127.0.0.1:25691/hurtig")
 
 
 def containers(host, function: str) -> list[str]:
@@ -50,7 +50,7 @@ def test_daemon_config(host):
 
 
 def test_jobs_are_processed_and_acked(host):
-    conn = pika.BlockingConnection(pika.URLParameters("amqp://hurtig-api:test-api-pw@127.0.0.1:35691/hurtig"))
+    conn = pika.BlockingConnection(pika.URLParameters("amqp://hurtig-api:test-api-pw@127.0.0.1:25691/hurtig"))
     ch = conn.channel()
     ch.confirm_delivery()
     ids = [str(uuid.uuid4()) for _ in range(50)]
