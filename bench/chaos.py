@@ -2,7 +2,7 @@
 
 For each fault, N no-op `record` jobs are posted through the ingress (open loop, RATE per
 second) and the fault is injected once LOAD_AT of the load has been sent. The client keeps
-every 202'd job id; the record handler on worker-1 appends every job it starts to
+every 202'd job id; the record handler on the worker node appends every job it starts to
 processed.log. When the load is over, the script waits until every accepted id has been
 processed (or RECOVERY_S passes) and reports, per fault:
 
@@ -37,45 +37,46 @@ from pathlib import Path
 import aiohttp
 import stack
 
-FUNCTION, QUEUE, REPLICAS, PREFETCH = "record", "jobs.record", 2, 20
+_RECORD = stack.function("record")  # as inventories/staging defines it
+FUNCTION, QUEUE, REPLICAS, PREFETCH = "record", _RECORD["queue"], _RECORD["replicas"], _RECORD["prefetch"]
 RECOVERY_S = 240
 
 
 def kill_broker() -> None:
     # the Erlang VM itself, no shutdown of any kind; systemd restarts it (Restart=on-failure)
-    stack.node("broker-1", "pkill", "-KILL", "-x", "beam.smp")
+    stack.node(stack.BROKER, "pkill", "-KILL", "-x", "beam.smp")
 
 
 def restart_broker() -> None:
-    stack.node("broker-1", "systemctl", "restart", "rabbitmq-server")
+    stack.node(stack.BROKER, "systemctl", "restart", "rabbitmq-server")
 
 
 def kill_worker_container() -> None:
     # SIGKILL the worker process from the node, like the OOM killer would: the restart
     # policy brings the container back, its unacked jobs go to the other replica.
-    pid = stack.node("worker-1", "docker", "inspect", "-f", "{{.State.Pid}}", "hurtig-record-1").strip()
-    stack.node("worker-1", "kill", "-9", pid)
+    pid = stack.node(stack.WORKER, "docker", "inspect", "-f", "{{.State.Pid}}", "hurtig-record-1").strip()
+    stack.node(stack.WORKER, "kill", "-9", pid)
 
 
 def restart_docker() -> None:
-    stack.node("worker-1", "systemctl", "restart", "docker")  # live-restore keeps the workers running
+    stack.node(stack.WORKER, "systemctl", "restart", "docker")  # live-restore keeps the workers running
 
 
 def restart_api() -> None:
-    stack.node("api-1", "docker", "restart", "hurtig-api")
+    stack.node(stack.API_NODES[0], "docker", "restart", "hurtig-api")
 
 
 def cut_network(seconds: float = 20) -> None:
-    broker = stack.address("broker-1")
+    broker = stack.address(stack.BROKER)
     rules = f"""table inet hurtig_chaos {{
     chain cut_forward {{ type filter hook forward priority -10; ip daddr {broker} drop; ip saddr {broker} drop; }}
     chain cut_output {{ type filter hook output priority -10; ip daddr {broker} drop; }}
     chain cut_input {{ type filter hook input priority -10; ip saddr {broker} drop; }}
 }}
 """
-    stack.node("worker-1", "nft", "-f", "-", stdin=rules)
+    stack.node(stack.WORKER, "nft", "-f", "-", stdin=rules)
     time.sleep(seconds)
-    stack.node("worker-1", "nft", "delete", "table", "inet", "hurtig_chaos")
+    stack.node(stack.WORKER, "nft", "delete", "table", "inet", "hurtig_chaos")
 
 
 def redeploy_workers() -> None:
@@ -95,7 +96,7 @@ FAULTS: dict[str, Callable[[], None]] = {
 
 
 def workers_running() -> int:
-    out = stack.node("worker-1", "docker", "ps", "-q", "--filter", f"label=org.hurtig.function={FUNCTION}")
+    out = stack.node(stack.WORKER, "docker", "ps", "-q", "--filter", f"label=org.hurtig.function={FUNCTION}")
     return len(out.split())
 
 
@@ -174,7 +175,7 @@ async def raw_request(head: bytes, body_chunks: list[bytes], pause: float = 0.0,
     """Send bytes over TLS, optionally slowly; return the response's status code or what happened."""
     ctx = stack.ssl_context()
     try:
-        reader, writer = await asyncio.open_connection("127.0.0.1", 28443, ssl=ctx)
+        reader, writer = await asyncio.open_connection("127.0.0.1", stack.INGRESS_PORT, ssl=ctx)
     except (OSError, ssl.SSLError) as exc:
         return type(exc).__name__
     try:

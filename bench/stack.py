@@ -1,11 +1,13 @@
-"""The full stack in containers, for the benchmarks and the fault tests.
+"""The full stack in containers, for the benchmarks, the fault tests and the full-stack tests.
 
-The stack is the Molecule `default` scenario (ingress-1, api-1, api-2, broker-1, worker-1)
-converged with `site.yml`. Run by `make bench`/`make chaos`, its ephemeral directory is
-pinned to .cache/stack so these scripts find the inventory Molecule writes; run from the
-scenario's verifier, Molecule's own (MOLECULE_EPHEMERAL_DIRECTORY) is used. Only 127.0.0.1 is
-targeted: the ingress is published on 127.0.0.1:38443, the broker's AMQP port on
-127.0.0.1:35693.
+The stack is the Molecule `default` scenario: the shipped staging inventory
+(inventories/staging) converged with `site.yml` over SSH, its host names mapped onto
+containers at fixed addresses (molecule/default/hosts.yml). Run by `make bench`/`make
+chaos`, its ephemeral directory is pinned to .cache/stack so these scripts find the
+inventory and the SSH key Molecule writes; run from the scenario's verifier, Molecule's own
+(MOLECULE_EPHEMERAL_DIRECTORY) is used. Only 127.0.0.1 is targeted: the ingress is
+published on 127.0.0.1:28443; the broker is reached as an operator would, through an SSH
+tunnel to the deploy user (127.0.0.1:25693 -> the broker's AMQP port).
 
     python bench/stack.py up      create + converge (prints the converge time)
     python bench/stack.py down    destroy
@@ -14,8 +16,10 @@ targeted: the ingress is published on 127.0.0.1:38443, the broker's AMQP port on
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import json
 import os
+import socket
 import ssl
 import subprocess
 import sys
@@ -23,22 +27,104 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
+from typing import Any
+from urllib.parse import quote
 
 import aiohttp
 import pika
+import yaml
+from ansible.parsing.vault import VaultLib, VaultSecret
 
 ROOT = Path(__file__).resolve().parent.parent
+SCENARIO = ROOT / "molecule" / "default"
+STAGING = ROOT / "inventories" / "staging"
 EPHEMERAL = Path(os.environ.get("MOLECULE_EPHEMERAL_DIRECTORY") or ROOT / ".cache" / "stack")
-INGRESS = "https://127.0.0.1:38443"
-AMQP_ADMIN = "amqp://hurtig-admin:test-admin-pw@127.0.0.1:35693/hurtig"
+VAULT_PASSWORD = ROOT / "inventories" / "vault-password.example"
+INGRESS_PORT = 28443
+INGRESS = f"https://127.0.0.1:{INGRESS_PORT}"
+AMQP_TUNNEL_PORT = 25693
 OUTPUT_LOG = "/var/lib/hurtig/output/processed.log"
+
+# staging's host names (inventories/staging/hosts.yml)
+INGRESS_NODE = "stg-ingress-1"
+API_NODES = ("stg-api-1", "stg-api-2")
+BROKER = "stg-mq-1"
+WORKER = "stg-worker-1"
+
+
+def _yaml(path: Path) -> Any:
+    return yaml.safe_load(path.read_text())
+
+
+@cache
+def contract() -> dict[str, Any]:
+    """The shared names and ports (roles/hurtig/defaults/main.yml)."""
+    return _yaml(ROOT / "roles" / "hurtig" / "defaults" / "main.yml")
+
+
+@cache
+def secrets() -> dict[str, str]:
+    """staging's example vault, decrypted with the example password."""
+    vault = VaultLib([("example", VaultSecret(VAULT_PASSWORD.read_bytes().strip()))])
+    return yaml.safe_load(vault.decrypt((STAGING / "group_vars" / "all" / "vault.yml").read_bytes()))
+
+
+def function(name: str) -> dict[str, Any]:
+    """A function of staging's list, with the contract's defaults (the hurtig_functions filter)."""
+    path = ROOT / "roles" / "hurtig" / "filter_plugins" / "hurtig_functions.py"
+    spec = importlib.util.spec_from_file_location("hurtig_functions", path)
+    assert spec and spec.loader
+    plugin = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(plugin)
+    functions = plugin.hurtig_functions(_yaml(STAGING / "group_vars" / "all" / "main.yml")["functions"])
+    return next(f for f in functions if f["name"] == name)
+
+
+def address(name: str) -> str:
+    """A node's private address (molecule/default/hosts.yml)."""
+    for group in _yaml(SCENARIO / "hosts.yml")["all"]["children"].values():
+        if name in group["hosts"]:
+            return group["hosts"][name]["private_address"]
+    raise KeyError(name)
+
+
+def _port_open(port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(1)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def amqp_tunnel() -> int:
+    """An SSH tunnel to the broker's AMQP port through the deploy user, as an operator opens
+    one (the firewall admits AMQP from the API and worker nodes only). Returns its port."""
+    if _port_open(AMQP_TUNNEL_PORT):
+        return AMQP_TUNNEL_PORT
+    broker = address(BROKER)
+    user = _yaml(STAGING / "group_vars" / "all" / "main.yml")["hurtig_deploy_user"]
+    ssh = EPHEMERAL / "ssh"
+    subprocess.run(
+        ["ssh", "-f", "-N", "-i", str(ssh / "id_ed25519"), "-o", f"UserKnownHostsFile={ssh / 'known_hosts'}",
+         "-o", "ExitOnForwardFailure=yes", "-o", "ServerAliveInterval=5", "-o", "ServerAliveCountMax=3",
+         "-o", "BatchMode=yes", "-L", f"127.0.0.1:{AMQP_TUNNEL_PORT}:{broker}:{contract()['hurtig_amqp_port']}",
+         f"{user}@{broker}"],
+        check=True, capture_output=True, timeout=30,
+    )  # fmt: skip
+    return AMQP_TUNNEL_PORT
+
+
+def amqp_admin_url() -> str:
+    c = contract()
+    password = quote(secrets()["vault_rabbitmq_admin_password"], safe="")
+    return f"amqp://{c['hurtig_admin_user']}:{password}@127.0.0.1:{amqp_tunnel()}/{quote(c['hurtig_vhost'], safe='')}"
 
 
 def molecule_env() -> dict[str, str]:
     env = dict(os.environ)
     env.update(
         MOLECULE_EPHEMERAL_DIRECTORY=str(EPHEMERAL),
+        ANSIBLE_VAULT_IDENTITY_LIST=f"example@{VAULT_PASSWORD}",
         NO_COLOR="1",
         ANSIBLE_NOCOLOR="1",
         PY_COLORS="0",
@@ -64,16 +150,22 @@ def converge(log: Path | None = None) -> float:
     return molecule("converge", log=log)
 
 
-def playbook(name: str, *args: str) -> float:
-    """Run a playbook of playbooks/ against the stack; return its duration in seconds."""
+def run_playbook(name: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run a playbook of playbooks/ against the stack as the scenario does (its inventory,
+    ansible.cfg, vault password and overrides.yml)."""
     env = molecule_env()
     env["ANSIBLE_CONFIG"] = str(EPHEMERAL / "ansible.cfg")
     env["ANSIBLE_ROLES_PATH"] = str(ROOT / "roles")
-    cmd = ["ansible-playbook", "-i", str(EPHEMERAL / "inventory")]
-    t0 = time.monotonic()
-    out = subprocess.run(
+    cmd = ["ansible-playbook", "-i", str(EPHEMERAL / "inventory"), "-e", f"@{SCENARIO / 'overrides.yml'}"]
+    return subprocess.run(
         [*cmd, str(ROOT / "playbooks" / name), *args], env=env, capture_output=True, text=True, check=False
     )
+
+
+def playbook(name: str, *args: str) -> float:
+    """Run a playbook of playbooks/ against the stack; return its duration in seconds."""
+    t0 = time.monotonic()
+    out = run_playbook(name, *args)
     if out.returncode != 0:
         sys.exit(f"playbook {name} failed:\n{out.stdout[-3000:]}")
     return time.monotonic() - t0
@@ -91,14 +183,10 @@ def node(name: str, *cmd: str, check: bool = True, stdin: str | None = None) -> 
     return sh("docker", "exec", "-i", name, *cmd, check=check, stdin=stdin)
 
 
-def address(name: str) -> str:
-    return node(name, "sh", "-c", "ip -4 -o addr show dev eth0 | awk '{print $4}' | cut -d/ -f1").strip()
-
-
 def queue_state(name: str) -> tuple[int, int]:
     """(ready messages, consumers) of a queue; (-1, -1) while the broker does not answer."""
     try:
-        conn = pika.BlockingConnection(pika.URLParameters(AMQP_ADMIN + "?connection_attempts=1&socket_timeout=2"))
+        conn = pika.BlockingConnection(pika.URLParameters(amqp_admin_url() + "?connection_attempts=1&socket_timeout=2"))
     except pika.exceptions.AMQPError:
         return -1, -1
     try:
@@ -123,7 +211,7 @@ def wait_for(predicate: Callable[[], bool], timeout: float, what: str, interval:
 
 @dataclass
 class Processed:
-    """processed.log of the record handler on worker-1: `<job_id> <started> <attempt>`."""
+    """processed.log of the record handler on the worker node: `<job_id> <started> <attempt>`."""
 
     started: dict[str, float] = field(default_factory=dict)  # first start per job id
     lines: int = 0
@@ -133,7 +221,7 @@ class Processed:
         return self.lines - len(self.started)
 
 
-def processed(worker: str = "worker-1") -> Processed:
+def processed(worker: str = WORKER) -> Processed:
     text = node(worker, "sh", "-c", f"cat {OUTPUT_LOG} 2>/dev/null || true")
     result = Processed()
     for line in text.splitlines():
@@ -145,7 +233,7 @@ def processed(worker: str = "worker-1") -> Processed:
     return result
 
 
-def reset_processed(worker: str = "worker-1") -> None:
+def reset_processed(worker: str = WORKER) -> None:
     out = Path(OUTPUT_LOG).parent
     node(worker, "sh", "-c", f"find {out} -mindepth 1 -delete && : > {OUTPUT_LOG} && chmod 666 {OUTPUT_LOG}")
 

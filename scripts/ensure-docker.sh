@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Make sure a Docker engine answers (install docker.io from Debian's archive and start dockerd
-# if none does) and that debootstrap, which the image builder needs, is installed.
+# if none does) and that debootstrap (the image builder) and the SSH client are installed.
 # Quick when both are already there.
 set -euo pipefail
 need=()
 command -v dockerd >/dev/null 2>&1 || docker info >/dev/null 2>&1 || need+=(docker.io)
 command -v debootstrap >/dev/null 2>&1 || need+=(debootstrap)
+# the full-stack scenario connects to its nodes over SSH, as production does
+command -v ssh-keyscan >/dev/null 2>&1 || need+=(openssh-client)
 if [ ${#need[@]} -gt 0 ]; then
   [ "$(id -u)" = 0 ] || { echo "[docker] need root to install ${need[*]}" >&2; exit 1; }
   echo "[docker] installing ${need[*]} from Debian's archive"

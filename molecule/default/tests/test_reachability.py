@@ -1,0 +1,120 @@
+"""The reachability matrix: from every node to every other node, for every port any node
+listens on, each connection is open or dropped exactly as designed; and the published
+loopback ports answer the test host. A listening port that is not in the design fails.
+
+The design is written here, independently of the roles' firewall declarations, so that
+deleting any role's declaration (or adding a listener nobody declared) fails this test."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[3]
+sys.path.insert(0, str(ROOT / "bench"))
+import stack  # noqa: E402
+
+GROUPS = {
+    "ingress": [stack.INGRESS_NODE],
+    "api": list(stack.API_NODES),
+    "broker": [stack.BROKER],
+    "workers": [stack.WORKER],
+}
+GROUP_OF = {node: group for group, nodes in GROUPS.items() for node in nodes}
+ANYONE = frozenset(GROUPS)
+# (group that listens, tcp port) -> the groups that may connect. SSH admits only the admin
+# network (the test host here), so no node may reach another's SSH.
+DESIGN: dict[tuple[str, int], frozenset[str]] = {
+    **{(g, 22): frozenset() for g in GROUPS},
+    ("ingress", 80): ANYONE,
+    ("ingress", 443): ANYONE,
+    ("api", 3000): frozenset({"ingress"}),  # and the monitoring group, absent in staging
+    ("broker", 5672): frozenset({"api", "workers"}),
+    ("broker", 4369): frozenset({"broker"}),  # epmd
+    ("broker", 25672): frozenset({"broker"}),  # Erlang distribution
+    ("broker", 15692): frozenset(),  # Prometheus: the monitoring group, absent in staging
+}
+# Ports nothing may reach from another node even though they do not listen on the private
+# address (bound to 127.0.0.1): probed as well.
+ALSO_PROBED = {("broker", 15672)}  # the management UI
+PUBLISHED = {stack.INGRESS_PORT: "open", 28080: "open"}  # 127.0.0.1 -> the ingress
+
+PROBE = """
+import json, socket, sys
+from concurrent.futures import ThreadPoolExecutor
+def probe(target):
+    s = socket.socket(); s.settimeout(2)
+    try:
+        s.connect((target[0], target[1])); return "open"
+    except socket.timeout:
+        return "dropped"
+    except OSError:
+        return "refused"
+    finally:
+        s.close()
+targets = json.load(sys.stdin)
+with ThreadPoolExecutor(len(targets) or 1) as pool:
+    print(json.dumps(list(pool.map(probe, targets))))
+"""
+
+
+def docker(node: str, *cmd: str, stdin: str | None = None) -> str:
+    return subprocess.run(
+        ["docker", "exec", "-i", node, *cmd], input=stdin, capture_output=True, text=True, check=True
+    ).stdout
+
+
+def listening(node: str) -> set[tuple[str, int]]:
+    """(proto, port) of every socket listening beyond the loopback addresses."""
+    out = set()
+    for proto, flag in (("tcp", "-Hltn"), ("udp", "-Hlun")):
+        for line in docker(node, "ss", flag).splitlines():
+            local = line.split()[3]
+            addr, _, port = local.rpartition(":")
+            if addr.strip("[]").split("%")[0] in ("127.0.0.1", "::1", "127.0.0.53", "127.0.0.54"):
+                continue
+            out.add((proto, int(port)))
+    return out
+
+
+def test_every_listening_port_is_in_the_design():
+    undeclared = {}
+    for node, group in GROUP_OF.items():
+        extra = {f"{proto}/{port}" for proto, port in listening(node) if (group, port) not in DESIGN or proto != "tcp"}
+        if extra:
+            undeclared[node] = sorted(extra)
+    assert undeclared == {}, f"listening, but not in the reachability design: {undeclared}"
+
+
+def test_node_to_node_matrix():
+    probes = []  # (src, dst, port, expected)
+    for dst, dst_group in GROUP_OF.items():
+        ports = sorted({port for (g, port) in DESIGN if g == dst_group} | {p for g, p in ALSO_PROBED if g == dst_group})
+        for src, src_group in GROUP_OF.items():
+            if src == dst:
+                continue
+            for port in ports:
+                allowed = src_group in DESIGN.get((dst_group, port), frozenset())
+                probes.append((src, dst, port, "open" if allowed else "dropped"))
+    wrong = []
+    for src in GROUP_OF:
+        mine = [p for p in probes if p[0] == src]
+        targets = [[stack.address(dst), port] for _, dst, port, _ in mine]
+        got = json.loads(docker(src, "python3", "-c", PROBE, stdin=json.dumps(targets)))
+        for (s, d, port, expected), result in zip(mine, got, strict=True):
+            if result != expected:
+                wrong.append(f"{s} -> {d}:{port}: {result}, designed {expected}")
+    negatives = sum(1 for p in probes if p[3] == "dropped")
+    print(f"{len(probes)} node-to-node pairs probed, {negatives} of them designed to be dropped")
+    assert negatives >= 20
+    assert wrong == [], "\n".join(wrong)
+
+
+def test_published_loopback_ports_answer_the_test_host():
+    for port, expected in PUBLISHED.items():
+        with socket.socket() as s:
+            s.settimeout(3)
+            assert ("open" if s.connect_ex(("127.0.0.1", port)) == 0 else "closed") == expected, port
