@@ -7,6 +7,7 @@ deleting any role's declaration (or adding a listener nobody declared) fails thi
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import socket
 import subprocess
@@ -74,8 +75,8 @@ def listening(node: str) -> set[tuple[str, int]]:
         for line in docker(node, "ss", flag).splitlines():
             local = line.split()[3]
             addr, _, port = local.rpartition(":")
-            if addr.strip("[]").split("%")[0] in ("127.0.0.1", "::1", "127.0.0.53", "127.0.0.54"):
-                continue
+            if ipaddress.ip_address(addr.strip("[]").split("%")[0].replace("*", "0.0.0.0")).is_loopback:
+                continue  # e.g. the management UI, and Docker's embedded DNS on 127.0.0.11
             out.add((proto, int(port)))
     return out
 

@@ -49,9 +49,7 @@ def hurtig_functions(functions: Any) -> list[dict[str, Any]]:
     result = []
     for i, entry in enumerate(functions):  # one entry at a time, so that errors name it
         label = entry.get("name", f"#{i + 1}") if isinstance(entry, dict) else f"#{i + 1}"
-        checked = ArgumentSpecValidator({"functions": {**spec_, "elements": "dict"}}).validate(
-            {"functions": [entry]}
-        )
+        checked = ArgumentSpecValidator({"functions": {**spec_, "elements": "dict"}}).validate({"functions": [entry]})
         if checked.error_messages:
             errors += [f"function {label}: {e}" for e in checked.error_messages]
             continue
