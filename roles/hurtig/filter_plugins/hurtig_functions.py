@@ -40,10 +40,24 @@ def _checks(entry: dict[str, Any], options: dict[str, Any]) -> list[str]:
     return errors
 
 
+def _plain(value: Any) -> Any:
+    """Plain Python values: the validator deep-copies its input, and copying Ansible's lazy,
+    tagged containers costs a tenth of a second per call."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    for kind in (bool, int, float, str):
+        if isinstance(value, kind):
+            return kind(value)
+    return value
+
+
 def hurtig_functions(functions: Any) -> list[dict[str, Any]]:
     """The functions list, checked, with every default applied; raise naming each error."""
     if not isinstance(functions, list):
         raise AnsibleFilterError(f"functions must be a list of dicts, not {type(functions).__name__}")
+    functions = _plain(functions)
     spec_ = spec()
     errors: list[str] = []
     result = []
