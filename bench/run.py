@@ -210,7 +210,13 @@ def main() -> int:
 
     if not args.skip_site:
         r["site_first_s"] = round(args.site_first_s, 1)
-        r["site_rerun_s"] = round(stack.converge(stack.ROOT / ".cache" / "bench-rerun.log"), 1)
+        rerun_log = stack.ROOT / ".cache" / "bench-rerun.log"
+        r["site_rerun_s"] = round(stack.converge(rerun_log), 1)
+        first_log = stack.ROOT / ".cache" / "stack-converge.log"
+        r["site_tasks"] = {
+            "first": stack.task_counts(first_log) if first_log.exists() else None,
+            "rerun": stack.task_counts(rerun_log),
+        }
         if args.site_first_s:
             r["site_rerun_ratio"] = round(r["site_rerun_s"] / args.site_first_s, 3)
 

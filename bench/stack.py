@@ -19,6 +19,7 @@ import asyncio
 import importlib.util
 import json
 import os
+import re
 import socket
 import ssl
 import subprocess
@@ -147,7 +148,20 @@ def molecule(action: str, *ansible_args: str, log: Path | None = None) -> float:
 
 
 def converge(log: Path | None = None) -> float:
+    if log:
+        log.unlink(missing_ok=True)
     return molecule("converge", log=log)
+
+
+def task_counts(log: Path) -> dict[str, int]:
+    """Task rounds (TASK headers) and host tasks (ok + changed + skipped over the hosts) of
+    the last play recap of a converge log."""
+    text = log.read_text()
+    recap = text[text.rfind("PLAY RECAP") :]
+    host_tasks = sum(
+        int(n) for line in recap.splitlines()[1:] if "ok=" in line for n in re.findall(r"\b(?:ok|skipped)=(\d+)", line)
+    )
+    return {"task_rounds": text.count("\nTASK ["), "host_tasks": host_tasks}
 
 
 def run_playbook(name: str, *args: str) -> subprocess.CompletedProcess[str]:
@@ -301,7 +315,8 @@ def main(argv: list[str]) -> int:
         log = ROOT / ".cache" / "stack-up.log"
         molecule("destroy", log=log)  # leftovers of an earlier run
         molecule("create", log=log)
-        print(f"converge: {converge(log):.0f} s (log: {log})")
+        converged = ROOT / ".cache" / "stack-converge.log"
+        print(f"converge: {converge(converged):.0f} s (log: {converged})")
         return 0
     if argv[1:] == ["down"]:
         molecule("destroy", log=ROOT / ".cache" / "stack-down.log")

@@ -16,7 +16,7 @@ urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
 
 testinfra_hosts = ["docker://nginx-trixie", "docker://nginx-bookworm"]
 
-PORTS = {"nginx-trixie": (28080, 28443), "nginx-bookworm": (29080, 29443)}
+PORTS = {"nginx-trixie": (27080, 27443), "nginx-bookworm": (29080, 29443)}
 
 
 @pytest.fixture
