@@ -1,0 +1,45 @@
+"""common_current: a template task skips only when the node's file is exactly what it would
+write (content, mode, owner); anything else, including a hand edit, runs the task."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+_spec = importlib.util.spec_from_file_location(
+    "common_files", ROOT / "roles" / "common" / "test_plugins" / "common_files.py"
+)
+assert _spec and _spec.loader
+plugin = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(plugin)
+current = plugin.common_current
+
+SPEC = {"src": "sshd_config.j2", "dest": "/etc/ssh/sshd_config.d/00-hurtig.conf", "mode": "0600"}
+CONTENT = "Port 22\n"
+SHA = hashlib.sha1(CONTENT.encode()).hexdigest()
+
+
+def read(*lines: str, rc: int = 0) -> dict:
+    return {"rc": rc, "stdout": "\n".join(lines)}
+
+
+def test_same_content_mode_and_owner_is_current():
+    assert current(SPEC, read(f"{SHA} 600:root:root {SPEC['dest']}"), CONTENT)
+
+
+def test_anything_else_runs_the_task():
+    dest = SPEC["dest"]
+    assert not current(SPEC, read(f"{SHA} 644:root:root {dest}"), CONTENT)  # mode changed by hand
+    assert not current(SPEC, read(f"{SHA} 600:admin:root {dest}"), CONTENT)  # owner
+    assert not current(SPEC, read(f"{SHA} 600:root:root {dest}"), "Port 2222\n")  # new content
+    assert not current(SPEC, read(f"- - {dest}"), CONTENT)  # missing
+    assert not current(SPEC, read(f"{SHA} 600:root:root /etc/other"), CONTENT)  # not read
+    assert not current(SPEC, read(f"{SHA} 600:root:root {dest}", rc=1), CONTENT)  # the read failed
+    assert not current(SPEC, {"skipped": True}, CONTENT)  # --tags without the read
+
+
+def test_paths_with_spaces_and_explicit_owner():
+    spec = {"dest": "/srv/a b.conf", "mode": "0440", "owner": "rabbitmq"}
+    assert current(spec, read(f"{SHA} 440:rabbitmq:rabbitmq /srv/a b.conf"), CONTENT)
