@@ -43,3 +43,20 @@ def test_anything_else_runs_the_task():
 def test_paths_with_spaces_and_explicit_owner():
     spec = {"dest": "/srv/a b.conf", "mode": "0440", "owner": "rabbitmq"}
     assert current(spec, read(f"{SHA} 440:rabbitmq:rabbitmq /srv/a b.conf"), CONTENT)
+
+
+def test_directories_compare_type_mode_and_owner():
+    spec = {"dest": "/etc/nftables.d", "state": "directory", "mode": "0755"}
+    assert current(spec, read("dir 755:root:root /etc/nftables.d"))
+    assert not current(spec, read("dir 700:root:root /etc/nftables.d"))
+    assert not current(spec, read(f"{SHA} 755:root:root /etc/nftables.d"))  # a file where a directory belongs
+    assert not current(spec, read("- - /etc/nftables.d"))
+
+
+def test_services_enabled_and_active_skip_their_task():
+    running = plugin.common_running
+    assert running("chrony", read("unit enabled:active unit:chrony"))
+    assert not running("chrony", read("unit disabled:active unit:chrony"))
+    assert not running("chrony", read("unit enabled:inactive unit:chrony"))
+    assert not running("ssh", read("unit enabled:active unit:chrony"))
+    assert not running("chrony", {"skipped": True})

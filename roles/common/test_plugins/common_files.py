@@ -1,10 +1,11 @@
-"""common_current: is a file on the node already what the role would write?
+"""common_current: is a file or directory on the node already what the role would write?
 
-The role reads back every file it manages in one command at the start of a run
-(tasks/main.yml): `<sha1> <mode>:<owner>:<group> <path>` per line, `- - <path>` for a
-missing file. A template task whose rendered content, mode and owner match skips: no remote
-stat, copy or file call. A file changed by hand (content, mode or owner) does not match, so
-the task runs and puts it back, as it always did.
+The role reads back everything it manages in one command at the start of a run
+(tasks/main.yml): `<sha1> <mode>:<owner>:<group> <path>` per file,
+`dir <mode>:<owner>:<group> <path>` per directory, `- - <path>` when missing. A task whose
+target already has that content, type, mode and owner skips: no remote stat, copy or file
+call. A file changed by hand (content, mode or owner) does not match, so the task runs and
+puts it back, as it always did.
 
     when: not (common_files.sshd is common_current(common_files_read,
                lookup('ansible.builtin.template', common_files.sshd.src)))
@@ -25,16 +26,25 @@ def _state(read: Any) -> dict[str, tuple[str, str]]:
     return out
 
 
-def common_current(spec: dict[str, Any], read: Any, content: str) -> bool:
-    """True when spec['dest'] has this content, spec['mode'] and owner/group (default root)."""
+def common_current(spec: dict[str, Any], read: Any, content: str | None = None) -> bool:
+    """True when spec['dest'] has this content (a directory: spec state is directory),
+    spec['mode'] and owner/group (default root)."""
     if not isinstance(read, dict) or read.get("skipped") or read.get("rc", 1) != 0:
         return False
     owner = spec.get("owner", "root")
     mode = format(int(str(spec["mode"]), 8), "o")
-    want = (hashlib.sha1(str(content).encode()).hexdigest(), f"{mode}:{owner}:{spec.get('group', owner)}")
+    kind = "dir" if spec.get("state") == "directory" else hashlib.sha1(str(content).encode()).hexdigest()
+    want = (kind, f"{mode}:{owner}:{spec.get('group', owner)}")
     return _state(read).get(spec["dest"]) == want
+
+
+def common_running(name: str, read: Any) -> bool:
+    """True when the unit was read back enabled and active: its enable-and-start task skips."""
+    if not isinstance(read, dict) or read.get("skipped") or read.get("rc", 1) != 0:
+        return False
+    return _state(read).get(f"unit:{name}") == ("unit", "enabled:active")
 
 
 class TestModule:
     def tests(self) -> dict[str, Any]:
-        return {"common_current": common_current}
+        return {"common_current": common_current, "common_running": common_running}
