@@ -16,6 +16,7 @@ tunnel to the deploy user (127.0.0.1:25693 -> the broker's AMQP port).
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import importlib.util
 import json
 import os
@@ -24,6 +25,7 @@ import socket
 import ssl
 import subprocess
 import sys
+import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -97,22 +99,39 @@ def _port_open(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
+def _tunnel_socket() -> Path:
+    # a short path: a unix socket's path is limited to 107 bytes
+    return Path(tempfile.gettempdir()) / f"hurtig-amqp-{hashlib.sha1(str(EPHEMERAL).encode()).hexdigest()[:10]}"
+
+
 def amqp_tunnel() -> int:
     """An SSH tunnel to the broker's AMQP port through the deploy user, as an operator opens
     one (the firewall admits AMQP from the API and worker nodes only). Returns its port."""
-    if _port_open(AMQP_TUNNEL_PORT):
+    ssh = EPHEMERAL / "ssh"
+    control = ["-S", str(_tunnel_socket())]
+    if (
+        _port_open(AMQP_TUNNEL_PORT)
+        and subprocess.run(["ssh", *control, "-O", "check", "tunnel"], capture_output=True, check=False).returncode == 0
+    ):
         return AMQP_TUNNEL_PORT
+    close_tunnel()
     broker = address(BROKER)
     user = _yaml(STAGING / "group_vars" / "all" / "main.yml")["hurtig_deploy_user"]
-    ssh = EPHEMERAL / "ssh"
     subprocess.run(
-        ["ssh", "-f", "-N", "-i", str(ssh / "id_ed25519"), "-o", f"UserKnownHostsFile={ssh / 'known_hosts'}",
-         "-o", "ExitOnForwardFailure=yes", "-o", "ServerAliveInterval=5", "-o", "ServerAliveCountMax=3",
-         "-o", "BatchMode=yes", "-L", f"127.0.0.1:{AMQP_TUNNEL_PORT}:{broker}:{contract()['hurtig_amqp_port']}",
-         f"{user}@{broker}"],
+        ["ssh", "-f", "-N", "-M", *control, "-i", str(ssh / "id_ed25519"),
+         "-o", f"UserKnownHostsFile={ssh / 'known_hosts'}", "-o", "ExitOnForwardFailure=yes",
+         "-o", "ServerAliveInterval=5", "-o", "ServerAliveCountMax=3", "-o", "BatchMode=yes",
+         "-L", f"127.0.0.1:{AMQP_TUNNEL_PORT}:{broker}:{contract()['hurtig_amqp_port']}", f"{user}@{broker}"],
         check=True, capture_output=True, timeout=30,
     )  # fmt: skip
     return AMQP_TUNNEL_PORT
+
+
+def close_tunnel() -> None:
+    """Close the tunnel of this stack (a destroyed stack's would linger until its keepalive fails)."""
+    sock = _tunnel_socket()
+    if sock.exists():
+        subprocess.run(["ssh", "-S", str(sock), "-O", "exit", "tunnel"], capture_output=True, check=False)
 
 
 def amqp_admin_url() -> str:
@@ -154,14 +173,21 @@ def converge(log: Path | None = None) -> float:
 
 
 def task_counts(log: Path) -> dict[str, int]:
-    """Task rounds (TASK headers) and host tasks (ok + changed + skipped over the hosts) of
-    the last play recap of a converge log."""
+    """Task rounds (TASK headers) and, summed over the hosts of the last play recap, the
+    tasks that ran (ok, changed included) and those skipped, of a converge log."""
     text = log.read_text()
-    recap = text[text.rfind("PLAY RECAP") :]
-    host_tasks = sum(
-        int(n) for line in recap.splitlines()[1:] if "ok=" in line for n in re.findall(r"\b(?:ok|skipped)=(\d+)", line)
-    )
-    return {"task_rounds": text.count("\nTASK ["), "host_tasks": host_tasks}
+    recap = text[text.rfind("PLAY RECAP") :].splitlines()[1:]
+    rows = [line for line in recap if " ok=" in line and not line.startswith("localhost")]
+
+    def total(key: str) -> int:
+        return sum(int(m) for line in rows for m in re.findall(rf"\b{key}=(\d+)", line))
+
+    return {
+        "task_rounds": text.count("\nTASK ["),
+        "host_tasks_run": total("ok"),
+        "host_tasks_changed": total("changed"),
+        "host_tasks_skipped": total("skipped"),
+    }
 
 
 def run_playbook(name: str, *args: str) -> subprocess.CompletedProcess[str]:
@@ -313,12 +339,14 @@ def main(argv: list[str]) -> int:
     if argv[1:] == ["up"]:
         EPHEMERAL.mkdir(parents=True, exist_ok=True)
         log = ROOT / ".cache" / "stack-up.log"
+        close_tunnel()
         molecule("destroy", log=log)  # leftovers of an earlier run
         molecule("create", log=log)
         converged = ROOT / ".cache" / "stack-converge.log"
         print(f"converge: {converge(converged):.0f} s (log: {converged})")
         return 0
     if argv[1:] == ["down"]:
+        close_tunnel()
         molecule("destroy", log=ROOT / ".cache" / "stack-down.log")
         return 0
     print(__doc__)
