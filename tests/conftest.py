@@ -7,6 +7,7 @@ The broker runs in a container built from Debian's archive by images/build.sh
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import socket
 import subprocess
@@ -15,12 +16,22 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 
 import pika
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 JOBS, RETRY, DEAD = "hurtig.jobs", "hurtig.retry", "hurtig.dead"
+
+
+def role_plugin(role: str, kind: str, name: str) -> ModuleType:
+    """Import a role's plugin file (kind: filter_plugins, test_plugins) for a unit test."""
+    spec = importlib.util.spec_from_file_location(name, ROOT / "roles" / role / kind / f"{name}.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 @dataclass

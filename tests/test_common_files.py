@@ -4,16 +4,10 @@ write (content, mode, owner); anything else, including a hand edit, runs the tas
 from __future__ import annotations
 
 import hashlib
-import importlib.util
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-_spec = importlib.util.spec_from_file_location(
-    "common_files", ROOT / "roles" / "common" / "test_plugins" / "common_files.py"
-)
-assert _spec and _spec.loader
-plugin = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(plugin)
+from conftest import role_plugin
+
+plugin = role_plugin("common", "test_plugins", "common_files")
 current = plugin.common_current
 
 SPEC = {"src": "sshd_config.j2", "dest": "/etc/ssh/sshd_config.d/00-hurtig.conf", "mode": "0600"}

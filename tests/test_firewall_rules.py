@@ -2,19 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
 
 import pytest
 from ansible.errors import AnsibleFilterError
+from conftest import role_plugin
 
-ROOT = Path(__file__).resolve().parent.parent
-_spec = importlib.util.spec_from_file_location(
-    "common_firewall", ROOT / "roles" / "common" / "filter_plugins" / "common_firewall.py"
-)
-assert _spec and _spec.loader
-plugin = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(plugin)
+plugin = role_plugin("common", "filter_plugins", "common_firewall")
 rules = plugin.common_nft_rules
 
 GROUPS = {"api": ["a1", "a2"], "workers": ["w1"], "ingress": ["i1"], "monitoring": []}

@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import pytest
 import yaml
 from ansible.errors import AnsibleFilterError
+from conftest import role_plugin
 
 ROOT = Path(__file__).resolve().parent.parent
-_spec = importlib.util.spec_from_file_location(
-    "hurtig_functions", ROOT / "roles" / "hurtig" / "filter_plugins" / "hurtig_functions.py"
-)
-assert _spec and _spec.loader
-plugin = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(plugin)
+plugin = role_plugin("hurtig", "filter_plugins", "hurtig_functions")
 check = plugin.hurtig_functions
 
 

@@ -3,29 +3,17 @@ them, and the jobs topology imported and compared as the role does."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import uuid
-from pathlib import Path
-from types import ModuleType
 
 import pika
-from conftest import DEAD, JOBS, RETRY
-
-ROOT = Path(__file__).resolve().parent.parent
+from conftest import DEAD, JOBS, RETRY, role_plugin
 
 
-def plugin(name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(name, ROOT / "roles" / "rabbitmq" / "filter_plugins" / f"{name}.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
-
-users = plugin("rabbitmq_users")
-topology = plugin("rabbitmq_topology")
+users = role_plugin("rabbitmq", "filter_plugins", "rabbitmq_users")
+topology = role_plugin("rabbitmq", "filter_plugins", "rabbitmq_topology")
 
 
 def export(broker) -> dict:
