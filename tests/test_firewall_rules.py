@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 import pytest
 from ansible.errors import AnsibleFilterError
 from conftest import role_plugin

@@ -10,8 +10,6 @@ import uuid
 import pika
 from conftest import DEAD, JOBS, RETRY, role_plugin
 
-
-
 users = role_plugin("rabbitmq", "filter_plugins", "rabbitmq_users")
 topology = role_plugin("rabbitmq", "filter_plugins", "rabbitmq_topology")
 
