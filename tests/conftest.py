@@ -79,43 +79,23 @@ class Broker:
         )
         return out.stdout
 
-    def declare_function(self, name: str, max_retries: int = 3, retry_delay_ms: int = 200) -> str:
-        """The topology the rabbitmq role declares for one function; returns its queue."""
-        queue = f"jobs.{name}"
+    def declare_function(self, name: str, delivery_limit: int = 20, retry_delay_ms: int = 200) -> str:
+        """The topology the rabbitmq role declares for one function (its filter
+        rabbitmq_topology, not a copy); returns its queue."""
+        topology = role_plugin("rabbitmq", "filter_plugins", "rabbitmq_topology").rabbitmq_topology
+        fn = {"name": name, "queue": f"jobs.{name}", "queue_type": "quorum",
+              "delivery_limit": delivery_limit, "retry_delay_ms": retry_delay_ms}  # fmt: skip
+        doc = topology([fn], JOBS, RETRY, DEAD)
         conn = self.connect()
         ch = conn.channel()
-        for exchange in (JOBS, RETRY, DEAD):
-            ch.exchange_declare(exchange, "direct", durable=True)
-        ch.queue_declare(
-            queue,
-            durable=True,
-            arguments={
-                "x-queue-type": "quorum",
-                "x-dead-letter-exchange": DEAD,
-                "x-dead-letter-routing-key": name,
-                "x-delivery-limit": max_retries,
-                "x-dead-letter-strategy": "at-least-once",
-                "x-overflow": "reject-publish",
-            },
-        )
-        ch.queue_declare(
-            f"{queue}.retry",
-            durable=True,
-            arguments={
-                "x-queue-type": "quorum",
-                "x-overflow": "reject-publish",
-                "x-dead-letter-strategy": "at-least-once",
-                "x-message-ttl": retry_delay_ms,
-                "x-dead-letter-exchange": JOBS,
-                "x-dead-letter-routing-key": name,
-            },
-        )
-        ch.queue_declare(f"{queue}.dead", durable=True, arguments={"x-queue-type": "quorum"})
-        ch.queue_bind(queue, JOBS, name)
-        ch.queue_bind(f"{queue}.retry", RETRY, name)
-        ch.queue_bind(f"{queue}.dead", DEAD, name)
+        for x in doc["exchanges"]:
+            ch.exchange_declare(x["name"], x["type"], durable=True)
+        for q in doc["queues"]:
+            ch.queue_declare(q["name"], durable=True, arguments=q["arguments"])
+        for b in doc["bindings"]:
+            ch.queue_bind(b["destination"], b["source"], b["routing_key"])
         conn.close()
-        return queue
+        return fn["queue"]
 
     def count(self, queue: str) -> int:
         conn = self.connect()

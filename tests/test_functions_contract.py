@@ -23,6 +23,7 @@ def test_defaults_are_applied_once_from_the_spec():
         "replicas": 1,
         "prefetch": 1,
         "max_retries": 3,
+        "delivery_limit": 20,
         "retry_delay_ms": 5000,
         "timeout": 60,
         "group": "workers",

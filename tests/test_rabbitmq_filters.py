@@ -59,7 +59,7 @@ def test_permissions_that_differ(broker):
 
 def test_the_topology_imports_routes_jobs_and_compares(broker, function_name):
     fn = {"name": function_name, "queue": f"jobs.{function_name}", "queue_type": "quorum",
-          "max_retries": 3, "retry_delay_ms": 200}  # fmt: skip
+          "delivery_limit": 20, "retry_delay_ms": 200}  # fmt: skip
     wanted = topology.rabbitmq_topology([fn], JOBS, RETRY, DEAD)
     missing = topology.rabbitmq_topology_missing(wanted, vhost_definitions(broker))
     assert {q["name"] for q in missing["queues"]} == {fn["queue"], fn["queue"] + ".retry", fn["queue"] + ".dead"}
@@ -77,7 +77,7 @@ def test_the_topology_imports_routes_jobs_and_compares(broker, function_name):
     conn.close()
     assert broker.count(fn["queue"]) == 1
 
-    changed = topology.rabbitmq_topology([{**fn, "max_retries": 5}], JOBS, RETRY, DEAD)
+    changed = topology.rabbitmq_topology([{**fn, "delivery_limit": 25}], JOBS, RETRY, DEAD)
     assert topology.rabbitmq_topology_mismatches(changed, now) == [
-        f"queue {fn['queue']}: argument x-delivery-limit is 3 on the broker but 5 in the functions list"
+        f"queue {fn['queue']}: argument x-delivery-limit is 20 on the broker but 25 in the functions list"
     ]

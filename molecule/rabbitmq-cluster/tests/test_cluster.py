@@ -1,9 +1,11 @@
-"""A 3-node cluster: it forms, quorum queues have 3 members, losing a node loses nothing."""
+"""A 3-node cluster: it forms, quorum queues have 3 members, losing a node loses nothing;
+a run while broker 1 is down resets nobody; broker 1 rebuilt from an empty volume rejoins."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import uuid
@@ -13,7 +15,7 @@ import pika
 import testinfra
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "resources" / "tests"))
-from helpers import drain_queue, wait_for
+from helpers import ROOT, drain_queue, playbook, wait_for
 
 testinfra_hosts = ["ansible://rabbitmq-c1"]
 
@@ -40,6 +42,38 @@ def connect(port: int, user: str = "hurtig-admin", password: str = "test-admin-p
 def drain(port: int, queue: str = "jobs.sleep") -> list[str]:
     """Consume and ack every message of the queue as the worker user; their message ids."""
     return drain_queue(connect(port, "hurtig-worker", "test-worker-pw"), queue)
+
+
+def publish_confirmed(port: int, count: int = 100) -> list[str]:
+    """Publish persistent jobs as the API user with publisher confirms; their message ids."""
+    conn = connect(port, "hurtig-api", "test-api-pw")
+    ch = conn.channel()
+    ch.confirm_delivery()
+    ids = []
+    for _ in range(count):
+        job_id = str(uuid.uuid4())
+        ch.basic_publish(
+            "hurtig.jobs", "sleep", b"{}", pika.BasicProperties(delivery_mode=2, message_id=job_id), mandatory=True
+        )
+        ids.append(job_id)
+    conn.close()
+    return ids
+
+
+def members(host) -> list[str]:
+    return sorted(json.loads(host.check_output("rabbitmqctl cluster_status --formatter json"))["disk_nodes"])
+
+
+def plain(out: str) -> str:
+    """Ansible's output without colours and line wrapping, for substring checks."""
+    return " ".join(re.sub(r"\x1b\[[0-9;]*m", "", out).split())
+
+
+def recap(out: str) -> dict[str, str]:
+    """PLAY RECAP lines by host."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", out)
+    lines = text[text.rindex("PLAY RECAP") :].splitlines()[1:]
+    return {line.split()[0]: line for line in lines if " ok=" in line}
 
 
 def running_nodes(host) -> list[str]:
@@ -87,34 +121,97 @@ def test_queue_stays_available_with_one_node_down_and_node_rejoins(host):
     assert running_nodes(c3) == [f"rabbit@{n}" for n in sorted(NODES)]
 
 
-def test_rolling_restart_keeps_every_confirmed_job(host):
-    ids = []
-    conn = connect(25681, "hurtig-api", "test-api-pw")
-    ch = conn.channel()
-    ch.confirm_delivery()
-    for _ in range(100):
-        job_id = str(uuid.uuid4())
-        ch.basic_publish(
-            "hurtig.jobs", "sleep", b"{}", pika.BasicProperties(delivery_mode=2, message_id=job_id), mandatory=True
-        )
-        ids.append(job_id)
-    conn.close()
-    env = dict(os.environ)
-    env["ANSIBLE_CONFIG"] = str(Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]) / "ansible.cfg")
-    root = Path(__file__).resolve().parents[3]
-    out = subprocess.run(
-        [
-            "ansible-playbook",
-            "-i",
-            os.environ["MOLECULE_INVENTORY_FILE"],
-            str(root / "playbooks/rolling-restart-brokers.yml"),
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert out.returncode == 0, out.stdout[-3000:]
-    assert out.stdout.count("TASK [Restart the node]") == 3  # one node at a time
-    assert running_nodes(host) == [f"rabbit@{n}" for n in sorted(NODES)]
+def in_maintenance(host) -> bool:
+    out = host.check_output("rabbitmqctl eval 'rabbit_maintenance:is_being_drained_local_read(node()).'")
+    return out.strip() == "true"
+
+
+def test_rolling_upgrade_drains_one_node_at_a_time_and_keeps_every_confirmed_job(host):
+    ids = publish_confirmed(25681)
+    out = playbook(ROOT / "playbooks/rolling-restart-brokers.yml", "-e", "upgrade=true")
+    assert plain(out).count("TASK [Restart the node]") == 3  # one node at a time
+    assert plain(out).count("TASK [Drain the node]") == 3 and plain(out).count("TASK [Revive the node]") == 3
+    assert "TASK [Run the post-upgrade tasks" in plain(out)
+    assert running_nodes(host) == ALL
+    assert not any(in_maintenance(node(n)) for n in NODES)
     assert sorted(drain(25683)) == sorted(ids)
+
+
+ALL = [f"rabbit@{n}" for n in sorted(NODES)]
+
+
+def test_a_run_while_broker_1_is_down_resets_nobody(host):
+    """The old role reset brokers 2 and 3 when it could not see broker 1 running."""
+    ids = publish_confirmed(25682)
+    c1 = node("rabbitmq-c1")
+    c1.run_test("systemctl stop rabbitmq-server")
+    try:
+        wait_for(lambda: len(running_nodes(node("rabbitmq-c2"))) == 2, timeout=90, interval=2)
+        # broker 1 is down: the operator runs the broker play on the others
+        out = playbook(ROOT / "playbooks/broker.yml", "--limit", "rabbitmq-c2,rabbitmq-c3")
+        for name in ("rabbitmq-c2", "rabbitmq-c3"):
+            assert " changed=0 " in recap(out)[name], recap(out)[name]
+            assert members(node(name)) == ALL  # still members with broker 1: nothing reset or forgotten
+        assert "is a member of a cluster of 3: never reset" in plain(out)
+    finally:
+        c1.run_test("systemctl start rabbitmq-server")
+    wait_for(lambda: running_nodes(host) == ALL, timeout=120, interval=2)
+    assert sorted(drain(25681)) == sorted(ids)
+
+
+def test_broker_1_rebuilt_from_an_empty_volume_rejoins_and_nothing_is_lost(host):
+    ids = publish_confirmed(25682)
+    c1 = node("rabbitmq-c1")
+    c1.run_test("systemctl stop rabbitmq-server")
+    c1.run_test("find /var/lib/rabbitmq -mindepth 1 -delete")  # an empty data volume, cookie included
+    out = playbook(ROOT / "playbooks/broker.yml")
+    plans = re.findall(r'"msg": "(rabbit@[^"]*)"', plain(out))
+    joined = r"rabbit@rabbitmq-c1 holds no queue: it joins rabbit@rabbitmq-c[23]"
+    assert any(re.fullmatch(joined, p) for p in plans), plans
+    for name in ("rabbitmq-c2", "rabbitmq-c3"):
+        assert " changed=0 " in recap(out)[name], recap(out)[name]
+    assert running_nodes(host) == ALL
+    queues = json.loads(host.check_output("rabbitmqctl list_queues -p hurtig name members --formatter json"))
+    assert sorted({q["name"]: q for q in queues}["jobs.sleep"]["members"]) == ALL
+    assert sorted(drain(25681)) == sorted(ids)
+    # a second run changes nothing
+    again = playbook(ROOT / "playbooks/broker.yml")
+    assert all(" changed=0 " in line for line in recap(again).values()), recap(again)
+
+
+def test_a_standalone_node_that_holds_queues_is_not_reset(host):
+    """Broker 3 taken out of the cluster keeps a queue of its own: the play refuses to reset it."""
+    c3 = node("rabbitmq-c3")
+    c3.run_test("rabbitmqctl stop_app")
+    host.run_test("rabbitmqctl forget_cluster_node rabbit@rabbitmq-c3")
+    c3.run_test("rabbitmqctl reset && rabbitmqctl start_app")
+    c3.run_test(
+        'rabbitmqctl eval \'rabbit_amqqueue:declare(rabbit_misc:r(<<"hurtig">>, queue, <<"mine">>),'
+        ' true, false, [], none, <<"test">>).\''
+    )
+    refused = subprocess.run(
+        ["ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"], str(ROOT / "playbooks/broker.yml"),
+         "--limit", "rabbitmq-c3"],
+        env=dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0",
+                 ANSIBLE_CONFIG=str(Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]) / "ansible.cfg")),
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert refused.returncode != 0
+    assert "rabbit@rabbitmq-c3 is standalone and holds 1 queue(s)" in plain(refused.stdout + refused.stderr)
+    assert members(c3) == ["rabbit@rabbitmq-c3"]
+    # the explicit variable lets it join (its queue is dropped)
+    playbook(ROOT / "playbooks/broker.yml", "--limit", "rabbitmq-c3", "-e", "rabbitmq_cluster_force_reset=true")
+    assert running_nodes(host) == ALL
+
+
+def test_a_config_change_restarts_each_broker_through_drain_and_revive(host):
+    """The role's restart handler: quorum plus one, drain, restart, revive; nothing lost."""
+    ids = publish_confirmed(25682)
+    out = playbook(ROOT / "playbooks/broker.yml", "-e", "rabbitmq_heartbeat=31")
+    for step in ("Drain this node before its restart", "Revive this node"):
+        assert plain(out).count(f"RUNNING HANDLER [rabbitmq : {step}") == 3, step
+    assert " changed=0 " not in recap(out)["rabbitmq-c1"]
+    assert running_nodes(host) == ALL
+    assert not any(in_maintenance(node(n)) for n in NODES)
+    assert "heartbeat = 31" in host.file("/etc/rabbitmq/rabbitmq.conf").content_string
+    assert sorted(drain(25681)) == sorted(ids)

@@ -192,7 +192,7 @@ def test_retry_queue_returns_jobs_after_the_delay():
     assert got == ["retry-me"]
 
 
-def test_message_nacked_more_than_max_retries_is_dead_lettered():
+def test_message_returned_more_than_the_delivery_limit_is_dead_lettered():
     purge("jobs.sleep")
     purge("jobs.sleep.dead")
     [job_id] = publish(1)
@@ -210,6 +210,6 @@ def test_message_nacked_more_than_max_retries_is_dead_lettered():
         ch.basic_nack(method.delivery_tag, requeue=True)
         nacks += 1
     conn.close()
-    assert nacks == 4  # max_retries (3) redeliveries, then the broker dead-letters it
+    assert nacks == 4  # delivery_limit (3) redeliveries, then the broker dead-letters it
     time.sleep(1)
     assert drain("jobs.sleep.dead", role="admin") == [job_id]

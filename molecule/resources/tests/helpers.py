@@ -57,6 +57,7 @@ def playbook(path: str | Path, *args: str) -> str:
     env = dict(os.environ)
     env["ANSIBLE_CONFIG"] = str(Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]) / "ansible.cfg")
     env["ANSIBLE_ROLES_PATH"] = str(ROOT / "roles")
+    env["ANSIBLE_NOCOLOR"], env["ANSIBLE_FORCE_COLOR"] = "1", "0"  # output the tests parse
     out = subprocess.run(
         ["ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"], str(path), *args],
         env=env,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import sys
+import time
 import uuid
 from pathlib import Path
 
@@ -94,3 +95,26 @@ def test_docker_restart_keeps_workers_running(host):
     host.run_test("systemctl restart docker")
     wait_for(lambda: host.run("docker info").rc == 0)
     assert host.check_output("docker inspect -f '{{.State.StartedAt}}' hurtig-sleep-1") == before  # live-restore
+
+
+def test_a_job_returned_by_five_redeploys_is_processed_not_dead_lettered(host):
+    """RabbitMQ before 4.3 counts every return toward x-delivery-limit (a worker stopped
+    mid-job included); retries are decided by the worker's own count of failed attempts."""
+    job_id = str(uuid.uuid4())
+    conn = pika.BlockingConnection(pika.URLParameters("amqp://hurtig-api:test-api-pw@127.0.0.1:25691/hurtig"))
+    ch = conn.channel()
+    ch.confirm_delivery()
+    body = json.dumps({"job_id": job_id, "function": "sleep", "payload": "job.........."}).encode()  # 10 s
+    ch.basic_publish("hurtig.jobs", "sleep", body, pika.BasicProperties(delivery_mode=2, message_id=job_id))
+    conn.close()
+    for _ in range(5):  # more returns than max_retries (3): the old delivery limit dead-lettered it
+        wait_for(lambda: queue_state(AMQP, "jobs.sleep") == (0, 2), timeout=60, interval=0.2)  # taken
+        time.sleep(1)  # mid-job
+        host.run_test("docker restart -t 1 hurtig-sleep-1 hurtig-sleep-2")  # SIGTERM, SIGKILL after 1 s
+
+    def done() -> bool:
+        logs = host.run("docker logs hurtig-sleep-1 2>&1; docker logs hurtig-sleep-2 2>&1").stdout
+        return any(job_id in line and '"job ok"' in line for line in logs.splitlines())
+
+    wait_for(done, timeout=60)
+    assert queue_state(AMQP, "jobs.sleep.dead")[0] == 0

@@ -35,7 +35,7 @@ def rabbitmq_topology(functions: list[dict[str, Any]], jobs: str, retry: str, de
         retried = {"x-queue-type": qtype, "x-message-ttl": int(f["retry_delay_ms"]),
                    "x-dead-letter-exchange": jobs, "x-dead-letter-routing-key": name}  # fmt: skip
         if qtype == "quorum":
-            main |= {"x-delivery-limit": int(f["max_retries"]), "x-dead-letter-strategy": "at-least-once",
+            main |= {"x-delivery-limit": int(f["delivery_limit"]), "x-dead-letter-strategy": "at-least-once",
                      "x-overflow": "reject-publish"}  # fmt: skip
             retried |= {"x-overflow": "reject-publish", "x-dead-letter-strategy": "at-least-once"}
         dead_queue = {"x-queue-type": qtype}
