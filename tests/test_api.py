@@ -27,7 +27,7 @@ def free_port() -> int:
 
 
 class Api:
-    def __init__(self, broker, functions: dict[str, str], max_body: int = 4096) -> None:
+    def __init__(self, broker, functions: dict[str, str], max_body: int = 4096, **env: str) -> None:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.env = dict(
@@ -40,6 +40,7 @@ class Api:
             HURTIG_API_MAX_BODY=str(max_body),
             HURTIG_CONFIRM_TIMEOUT="2",
         )
+        self.env.update(env)
         self.proc = subprocess.Popen([sys.executable, "-m", "hurtig.api"], env=self.env)
         self.wait_ready()
 

@@ -21,8 +21,8 @@ import contextlib
 import json
 import logging
 import os
-import random
 import re
+import signal
 import socket
 import sys
 import time
@@ -38,7 +38,7 @@ import aiormq.abc
 from aiohttp import web
 from pamqp import commands as spec
 
-from hurtig import jobs, logs
+from hurtig import amqp, jobs, logs
 
 log = logging.getLogger("hurtig.api")
 
@@ -50,7 +50,7 @@ LATENCY_BUCKETS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2
 
 @dataclass(frozen=True)
 class Settings:
-    amqp_urls: list[str]
+    amqp_urls: list[str]  # `{password}` stands for the password file's content (hurtig.amqp)
     functions: dict[str, str]  # function name -> queue (routing key = name)
     exchange: str = "hurtig.jobs"
     host: str = "127.0.0.1"
@@ -60,13 +60,12 @@ class Settings:
     confirm_timeout: float = 5.0
     retry_after: int = 5
     backoff_max: float = 10.0
+    amqp_password_file: str | None = None
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
         env = dict(os.environ if env is None else env)
-        urls = env.get("HURTIG_AMQP_URLS") or env.get("HURTIG_AMQP_URL", "")
-        if env.get("HURTIG_AMQP_PASSWORD_FILE"):
-            urls = urls.replace("{password}", Path(env["HURTIG_AMQP_PASSWORD_FILE"]).read_text().strip())
+        urls = amqp.urls_from_env(env)
         raw = env.get("HURTIG_FUNCTIONS")
         if raw is None and env.get("HURTIG_FUNCTIONS_FILE"):
             raw = Path(env["HURTIG_FUNCTIONS_FILE"]).read_text()
@@ -74,7 +73,8 @@ class Settings:
             raise SystemExit("hurtig-api: set HURTIG_AMQP_URL and HURTIG_FUNCTIONS (or HURTIG_FUNCTIONS_FILE)")
         functions = {f["name"]: f.get("queue", f["name"]) for f in json.loads(raw)}
         return cls(
-            amqp_urls=[u.strip() for u in urls.split(",") if u.strip()],
+            amqp_urls=urls,
+            amqp_password_file=env.get("HURTIG_AMQP_PASSWORD_FILE") or None,
             functions=functions,
             exchange=env.get("HURTIG_EXCHANGE", "hurtig.jobs"),
             host=env.get("HURTIG_API_HOST", "127.0.0.1"),
@@ -108,8 +108,13 @@ class Publisher:
     def ready(self) -> bool:
         return self.channel is not None and not self.channel.is_closed
 
-    async def start(self) -> None:
+    async def start(self, wait: float = 10.0) -> None:
+        """Connect in the background; wait (bounded) for the first channel, so that a process
+        (re)started while the broker is up accepts requests only once it can publish."""
         self._task = asyncio.create_task(self._keep_connected())
+        deadline = time.monotonic() + wait
+        while not self.ready and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
 
     async def stop(self) -> None:
         self._closing = True
@@ -127,18 +132,37 @@ class Publisher:
             url = self.s.amqp_urls[attempt % len(self.s.amqp_urls)]
             attempt += 1
             try:
+                url = amqp.resolve(url, self.s.amqp_password_file)  # a rotated password is read here
                 self.connection = await asyncio.wait_for(aiormq.connect(url), timeout=10)
-                self.channel = await self.connection.channel(publisher_confirms=True, on_return_raises=True)
                 log.info("broker connected", extra={"broker": self.connection.url.host})
                 delay = 0.2
-                await self.connection.closing
+                await self._keep_channel(self.connection)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
                 log.warning("broker unavailable", extra={"error": repr(exc), "retry_in_s": round(delay, 2)})
             self.channel = None
+            if self.connection is not None and not self.connection.is_closed:
+                with contextlib.suppress(Exception):
+                    await self.connection.close()
             await asyncio.sleep(delay)
-            delay = min(self.s.backoff_max, delay * 2) * random.uniform(0.8, 1.2)
+            delay = amqp.next_delay(delay, self.s.backoff_max)
+
+    async def _keep_channel(self, connection: aiormq.abc.AbstractConnection) -> None:
+        """Keep a confirm channel open on the connection until the connection closes: a
+        channel the broker closed (an error on it, an operator's action) is reopened at once."""
+        while not connection.is_closed:
+            channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
+            self.channel = channel
+            watch = [connection.closing, channel.closing]  # observers: cancelling one stops only it
+            try:
+                await asyncio.wait(watch, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for observer in watch:
+                    observer.cancel()
+            self.channel = None
+            if not connection.is_closed:
+                log.warning("channel closed by the broker; reopening it")
 
     async def publish(self, routing_key: str, job_id: str, body: bytes) -> None:
         channel = self.channel
@@ -432,22 +456,55 @@ def main(argv: list[str] | None = None) -> int:
     sock.listen(4096)
     sock.set_inheritable(True)
     log.info("listening", extra={"host": settings.host, "port": settings.port, "workers": workers})
-    children: list[int] = []
-    for _ in range(workers - 1):
+    return _supervise(settings, sock, workers)
+
+
+def _supervise(settings: Settings, sock: socket.socket, workers: int, grace: float = 8.0) -> int:
+    """The parent forks `workers` serving processes on the shared socket and replaces any
+    that dies (a crash must not leave the node with fewer processes until a restart).
+    SIGTERM and SIGINT are passed on, and each child drains and exits (aiohttp's shutdown);
+    one still running `grace` seconds later is killed (the container's stop timeout is 10 s)."""
+    children: dict[int, float] = {}  # pid -> start time
+    signalled: set[int] = set()
+    stop_at: list[float] = []  # set by the signal handler
+
+    def spawn() -> None:
         pid = os.fork()
         if pid == 0:
-            _serve(settings, sock)
-            os._exit(0)
-        children.append(pid)
-    try:
-        _serve(settings, sock)
-    finally:
-        for pid in children:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, 15)
-        for pid in children:
-            with contextlib.suppress(ChildProcessError):
-                os.waitpid(pid, 0)
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
+            try:
+                _serve(settings, sock)
+            finally:
+                os._exit(0)
+        children[pid] = time.monotonic()
+
+    signal.signal(signal.SIGTERM, lambda *_: stop_at.append(time.monotonic()))
+    signal.signal(signal.SIGINT, lambda *_: stop_at.append(time.monotonic()))
+    for _ in range(workers):
+        spawn()
+    while children:
+        if stop_at:
+            late = time.monotonic() > stop_at[0] + grace
+            for pid in children:
+                if pid not in signalled or late:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, signal.SIGKILL if late else signal.SIGTERM)
+                    signalled.add(pid)
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            break
+        if pid == 0:
+            time.sleep(0.05)
+            continue
+        started = children.pop(pid, None)
+        if started is None or stop_at:
+            continue
+        log.error("API process died; starting another", extra={"pid": pid, "status": status})
+        if time.monotonic() - started < 1:  # crashing at start: do not spin
+            time.sleep(1)
+        spawn()
     return 0
 
 

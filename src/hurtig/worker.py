@@ -20,7 +20,6 @@ import contextlib
 import importlib
 import logging
 import os
-import random
 import signal
 import sys
 import threading
@@ -37,7 +36,7 @@ import pika.exceptions
 from pika.adapters.blocking_connection import BlockingChannel
 from pika.spec import Basic, BasicProperties
 
-from hurtig import jobs, logs
+from hurtig import amqp, jobs, logs
 
 log = logging.getLogger("hurtig.worker")
 
@@ -70,21 +69,19 @@ class Settings:
     stop_grace: float = 30.0
     health_file: str = "/tmp/hurtig-worker.health"
     backoff_max: float = 30.0
+    amqp_password_file: str | None = None
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
         env = dict(os.environ if env is None else env)
-        urls = env.get("HURTIG_AMQP_URLS") or env.get("HURTIG_AMQP_URL", "")
-        password_file = env.get("HURTIG_AMQP_PASSWORD_FILE")
-        if password_file:
-            password = Path(password_file).read_text().strip()
-            urls = urls.replace("{password}", password)
+        urls = amqp.urls_from_env(env)
         missing = [k for k in ("HURTIG_FUNCTION", "HURTIG_QUEUE", "HURTIG_HANDLER") if not env.get(k)]
         if not urls or missing:
             raise SystemExit(f"hurtig-worker: set {', '.join(missing or ['HURTIG_AMQP_URL'])}")
         return cls(
-            amqp_urls=[u.strip() for u in urls.split(",") if u.strip()],
+            amqp_urls=urls,
+            amqp_password_file=env.get("HURTIG_AMQP_PASSWORD_FILE") or None,
             function=env["HURTIG_FUNCTION"],
             queue=env["HURTIG_QUEUE"],
             handler=env["HURTIG_HANDLER"],
@@ -147,7 +144,7 @@ class Worker:
             url = self.s.amqp_urls[attempt % len(self.s.amqp_urls)]
             attempt += 1
             try:
-                self._connect(url)
+                self._connect(amqp.resolve(url, self.s.amqp_password_file))
                 delay = 0.5
                 self._consume()
                 if self.stopping.is_set():
@@ -157,7 +154,7 @@ class Worker:
                 self._forget_connection()
                 if self.stopping.wait(delay):
                     break
-                delay = min(self.s.backoff_max, delay * 2) * random.uniform(0.8, 1.2)
+                delay = amqp.next_delay(delay, self.s.backoff_max)
             if self.abandoned >= self.pool._max_workers:
                 log.error("every handler thread is stuck past its timeout; exiting for a restart")
                 return 3

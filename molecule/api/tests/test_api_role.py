@@ -38,3 +38,15 @@ def test_job_posted_to_the_api_lands_in_the_queue():
 def test_ready_and_unknown_function():
     assert requests.get(f"{API}/readyz", timeout=5).status_code == 200
     assert requests.post(f"{API}/v1/functions/nope/jobs", json={}, timeout=5).status_code == 404
+
+
+def test_a_supervisor_runs_the_processes_and_the_health_check_reads_readyz(host):
+    info = json.loads(host.check_output("docker inspect hurtig-api"))[0]
+    assert "/readyz" in " ".join(info["Config"]["Healthcheck"]["Test"])
+    # the password's directory is mounted (a rotated file is seen), and only the API's
+    [mount] = [m for m in info["Mounts"] if m["Destination"] == "/run/secrets/hurtig"]
+    assert mount["Source"] == "/etc/hurtig/api" and mount["RW"] is False
+    assert host.file("/etc/hurtig/api").listdir() == ["amqp-api.password"]
+    pid = info["State"]["Pid"]
+    children = host.check_output(f"cat /proc/{pid}/task/{pid}/children").split()
+    assert len(children) == 2  # HURTIG_API_WORKERS=2 serving processes under the supervisor

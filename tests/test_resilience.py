@@ -1,0 +1,143 @@
+"""Recovered without a restart, against a real RabbitMQ: a rotated password (read from its
+file at the next connect, URL-encoded), a channel the broker closed, a dead API process."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from test_api import Api
+from test_worker import publish, running, settings, wait_until
+
+from hurtig.worker import Worker
+
+# every character that breaks a URL when it is not encoded
+PASSWORDS = ("p@ss:w/rd%#?&=1", "n3w/p@ss:#%?")
+
+
+@pytest.fixture
+def rotating_user(broker) -> str:
+    if broker.container is None:
+        pytest.skip("needs the test broker container")
+    user = f"rot{uuid.uuid4().hex[:8]}"
+    broker.rabbitmqctl("add_user", user, PASSWORDS[0])
+    broker.rabbitmqctl("set_permissions", "-p", "hurtig", user, ".*", ".*", ".*")
+    return user
+
+
+def rotate(broker, user: str, password_file: Path) -> None:
+    """The order a site.yml run applies: the broker first, then the node's file; then the
+    connection drops (a broker restart, a network blip)."""
+    broker.rabbitmqctl("change_password", user, PASSWORDS[1])
+    password_file.write_text(PASSWORDS[1] + "\n")
+    broker.rabbitmqctl("close_all_user_connections", user, "password rotated")
+
+
+def test_the_api_reconnects_with_a_rotated_password(broker, function_name, rotating_user, tmp_path):
+    queue = broker.declare_function(function_name)
+    password_file = tmp_path / "amqp.password"
+    password_file.write_text(PASSWORDS[0] + "\n")
+    template = f"amqp://{rotating_user}:{{password}}@{broker.host}:{broker.port}/{broker.vhost}"
+    api = Api(broker, {function_name: queue}, HURTIG_AMQP_URL=template, HURTIG_AMQP_PASSWORD_FILE=str(password_file))
+    try:
+        assert api.post(function_name).status_code == 202
+        rotate(broker, rotating_user, password_file)
+        deadline = time.monotonic() + 30
+        while api.post(function_name).status_code != 202:
+            assert time.monotonic() < deadline, "the API did not reconnect with the new password"
+            time.sleep(0.3)
+    finally:
+        api.close()
+
+
+def test_the_worker_reconnects_with_a_rotated_password(broker, function_name, rotating_user, tmp_path):
+    queue = broker.declare_function(function_name)
+    password_file = tmp_path / "amqp.password"
+    password_file.write_text(PASSWORDS[0] + "\n")
+    template = f"amqp://{rotating_user}:{{password}}@{broker.host}:{broker.port}/{broker.vhost}"
+    seen: list[str] = []
+    handler = lambda payload, job: seen.append(job.job_id)  # noqa: E731
+    worker = Worker(
+        settings(broker, function_name, amqp_urls=[template], amqp_password_file=str(password_file)), handler
+    )
+    with running(worker):
+        first = publish(broker, function_name, 5)
+        wait_until(lambda: len(seen) == 5)
+        rotate(broker, rotating_user, password_file)
+        second = publish(broker, function_name, 5)
+        wait_until(lambda: len(seen) == 10)
+    assert sorted(seen) == sorted(first + second)
+    assert broker.count(queue) == 0
+
+
+def test_the_api_reopens_a_channel_the_broker_closed(broker, function_name):
+    queue = broker.declare_function(function_name)
+    exchange = f"x.{function_name}"
+
+    def declare() -> None:
+        conn = broker.connect()
+        ch = conn.channel()
+        ch.exchange_declare(exchange, "direct", durable=True)
+        ch.queue_bind(queue, exchange, function_name)
+        conn.close()
+
+    declare()
+    api = Api(broker, {function_name: queue}, HURTIG_AMQP_URL=broker.url(), HURTIG_EXCHANGE=exchange)
+    try:
+        assert api.post(function_name).status_code == 202
+        conn = broker.connect()
+        conn.channel().exchange_delete(exchange)
+        conn.close()
+        # publishing to a missing exchange: the broker closes the channel (404), not the connection
+        assert api.post(function_name).status_code == 503
+        declare()
+        deadline = time.monotonic() + 10
+        while api.post(function_name).status_code != 202:
+            assert time.monotonic() < deadline, "the API did not reopen its channel"
+            time.sleep(0.2)
+    finally:
+        api.close()
+    assert broker.count(queue) >= 2
+
+
+def children(pid: int) -> set[int]:
+    out = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            out.add(int(stat.parent.name))
+    return out
+
+
+def test_a_dead_api_process_is_replaced(broker, function_name):
+    queue = broker.declare_function(function_name)
+    api = Api(broker, {function_name: queue}, HURTIG_API_WORKERS="2")
+    try:
+        wait_until(lambda: len(children(api.proc.pid)) == 2)
+        before = children(api.proc.pid)
+        victim = min(before)
+        os.kill(victim, signal.SIGKILL)
+        wait_until(lambda: len(children(api.proc.pid)) == 2 and victim not in children(api.proc.pid))
+        api.wait_ready()
+        statuses = [api.post(function_name).status_code for _ in range(20)]
+        assert statuses == [202] * 20
+    finally:
+        api.close()
+    assert not children(api.proc.pid) or api.proc.returncode is not None
+
+
+def test_sigterm_stops_the_supervisor_and_its_processes(broker, function_name):
+    queue = broker.declare_function(function_name)
+    api = Api(broker, {function_name: queue}, HURTIG_API_WORKERS="2")
+    wait_until(lambda: len(children(api.proc.pid)) == 2)
+    kids = children(api.proc.pid)
+    api.proc.send_signal(signal.SIGTERM)
+    assert api.proc.wait(timeout=20) == 0
+    assert not any(Path(f"/proc/{k}").exists() for k in kids)
