@@ -47,6 +47,7 @@ def test_a_supervisor_runs_the_processes_and_the_health_check_reads_readyz(host)
     [mount] = [m for m in info["Mounts"] if m["Destination"] == "/run/secrets/hurtig"]
     assert mount["Source"] == "/etc/hurtig/api" and mount["RW"] is False
     assert host.file("/etc/hurtig/api").listdir() == ["amqp-api.password"]
-    pid = info["State"]["Pid"]
-    children = host.check_output(f"cat /proc/{pid}/task/{pid}/children").split()
-    assert len(children) == 2  # HURTIG_API_WORKERS=2 serving processes under the supervisor
+    top = host.check_output("docker top hurtig-api -o pid,ppid,args").splitlines()[1:]
+    api = {pid: ppid for pid, ppid, args in (row.split(None, 2) for row in top) if "python3" in args}
+    [supervisor] = [pid for pid, ppid in api.items() if ppid not in api]
+    assert sorted(ppid for ppid in api.values() if ppid == supervisor) == [supervisor] * 2  # HURTIG_API_WORKERS=2
