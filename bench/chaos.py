@@ -30,6 +30,7 @@ import ssl
 import sys
 import threading
 import time
+import uuid
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -84,6 +85,18 @@ def redeploy_workers() -> None:
     stack.playbook("redeploy-workers.yml", "-e", json.dumps({"worker_extra_env": {"HURTIG_RELEASE": str(time.time())}}))
 
 
+def rotate_passwords() -> None:
+    # new passwords for the API and worker users (characters that break an unencoded URL),
+    # rolled out by site.yml; every client connection is then closed, so that the API and
+    # the workers must log in again with the file the run wrote, without a restart. Then
+    # the vault's values again the same way, so that the stack ends as the inventory says.
+    token = uuid.uuid4().hex[:12]
+    rotated = {"vault_rabbitmq_api_password": f"api@:/%#{token}", "vault_rabbitmq_worker_password": f"wk?&=/{token}"}
+    for extra in (["-e", json.dumps(rotated)], []):
+        stack.playbook("../site.yml", *extra)
+        stack.node(stack.BROKER, "rabbitmqctl", "close_all_connections", "password rotated")
+
+
 FAULTS: dict[str, Callable[[], None]] = {
     "broker_kill9": kill_broker,
     "broker_systemctl_restart": restart_broker,
@@ -92,6 +105,7 @@ FAULTS: dict[str, Callable[[], None]] = {
     "api_container_restart": restart_api,
     "network_cut_worker_broker_20s": cut_network,
     "rolling_redeploy_workers": redeploy_workers,
+    "rotate_passwords": rotate_passwords,
 }
 
 

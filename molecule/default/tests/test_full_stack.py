@@ -43,7 +43,8 @@ def test_ansible_connects_over_ssh_as_the_deploy_user_with_become():
         capture_output=True, text=True, check=False,
     )  # fmt: skip
     assert out.returncode == 0, out.stdout + out.stderr
-    lines = [line for line in out.stdout.splitlines() if "rc=0" in line]
+    plain = re.sub(r"\x1b\[[0-9;]*m", "", out.stdout)  # coloured unless the caller says otherwise
+    lines = [line for line in plain.splitlines() if "rc=0" in line]
     assert len(lines) == 5 and all(line.rstrip().endswith("deploy") for line in lines), out.stdout
 
 
