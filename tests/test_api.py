@@ -61,6 +61,13 @@ class Api:
         headers.setdefault("Content-Type", "application/json")
         return requests.post(f"{self.base}/v1/functions/{function}/jobs", data=data, headers=headers, timeout=10)
 
+    def wait_accepting(self, function: str, timeout: float, why: str) -> None:
+        """POST until a job is accepted (202); fail with `why` after `timeout` seconds."""
+        deadline = time.monotonic() + timeout
+        while self.post(function).status_code != 202:
+            assert time.monotonic() < deadline, why
+            time.sleep(0.3)
+
     def close(self) -> None:
         self.proc.terminate()
         self.proc.wait(timeout=20)
@@ -163,10 +170,7 @@ def test_broker_outage_gives_503_fast_and_recovers_without_restart(broker):
         assert set(statuses) == {503}
         assert requests.get(f"{api.base}/readyz", timeout=5).status_code == 503
         broker.start()
-        deadline = time.monotonic() + 60
-        while api.post(name).status_code != 202:
-            assert time.monotonic() < deadline, "API did not recover after the broker came back"
-            time.sleep(0.5)
+        api.wait_accepting(name, 60, "API did not recover after the broker came back")
     finally:
         api.close()
     assert broker.count(queue) >= 2

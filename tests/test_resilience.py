@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import os
 import signal
-import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -19,55 +19,57 @@ from hurtig.worker import Worker
 PASSWORDS = ("p@ss:w/rd%#?&=1", "n3w/p@ss:#%?")
 
 
+@dataclass(frozen=True)
+class Rotating:
+    user: str
+    template: str  # the broker URL as the roles pass it, `{password}` in place of the password
+    password_file: Path
+
+
 @pytest.fixture
-def rotating_user(broker) -> str:
+def rotating(broker, tmp_path) -> Rotating:
+    """A broker user with the first password, and its password file."""
     if broker.container is None:
         pytest.skip("needs the test broker container")
     user = f"rot{uuid.uuid4().hex[:8]}"
     broker.rabbitmqctl("add_user", user, PASSWORDS[0])
     broker.rabbitmqctl("set_permissions", "-p", "hurtig", user, ".*", ".*", ".*")
-    return user
-
-
-def rotate(broker, user: str, password_file: Path) -> None:
-    """The order a site.yml run applies: the broker first, then the node's file; then the
-    connection drops (a broker restart, a network blip)."""
-    broker.rabbitmqctl("change_password", user, PASSWORDS[1])
-    password_file.write_text(PASSWORDS[1] + "\n")
-    broker.rabbitmqctl("close_all_user_connections", user, "password rotated")
-
-
-def test_the_api_reconnects_with_a_rotated_password(broker, function_name, rotating_user, tmp_path):
-    queue = broker.declare_function(function_name)
     password_file = tmp_path / "amqp.password"
     password_file.write_text(PASSWORDS[0] + "\n")
-    template = f"amqp://{rotating_user}:{{password}}@{broker.host}:{broker.port}/{broker.vhost}"
-    api = Api(broker, {function_name: queue}, HURTIG_AMQP_URL=template, HURTIG_AMQP_PASSWORD_FILE=str(password_file))
+    template = f"amqp://{user}:{{password}}@{broker.host}:{broker.port}/{broker.vhost}"
+    return Rotating(user, template, password_file)
+
+
+def rotate(broker, rotating: Rotating) -> None:
+    """The order a site.yml run applies: the broker first, then the node's file; then the
+    connection drops (a broker restart, a network blip)."""
+    broker.rabbitmqctl("change_password", rotating.user, PASSWORDS[1])
+    rotating.password_file.write_text(PASSWORDS[1] + "\n")
+    broker.rabbitmqctl("close_all_user_connections", rotating.user, "password rotated")
+
+
+def test_the_api_reconnects_with_a_rotated_password(broker, function_name, rotating):
+    queue = broker.declare_function(function_name)
+    env = {"HURTIG_AMQP_URL": rotating.template, "HURTIG_AMQP_PASSWORD_FILE": str(rotating.password_file)}
+    api = Api(broker, {function_name: queue}, **env)
     try:
         assert api.post(function_name).status_code == 202
-        rotate(broker, rotating_user, password_file)
-        deadline = time.monotonic() + 30
-        while api.post(function_name).status_code != 202:
-            assert time.monotonic() < deadline, "the API did not reconnect with the new password"
-            time.sleep(0.3)
+        rotate(broker, rotating)
+        api.wait_accepting(function_name, 30, "the API did not reconnect with the new password")
     finally:
         api.close()
 
 
-def test_the_worker_reconnects_with_a_rotated_password(broker, function_name, rotating_user, tmp_path):
+def test_the_worker_reconnects_with_a_rotated_password(broker, function_name, rotating):
     queue = broker.declare_function(function_name)
-    password_file = tmp_path / "amqp.password"
-    password_file.write_text(PASSWORDS[0] + "\n")
-    template = f"amqp://{rotating_user}:{{password}}@{broker.host}:{broker.port}/{broker.vhost}"
     seen: list[str] = []
     handler = lambda payload, job: seen.append(job.job_id)  # noqa: E731
-    worker = Worker(
-        settings(broker, function_name, amqp_urls=[template], amqp_password_file=str(password_file)), handler
-    )
+    urls, password_file = [rotating.template], str(rotating.password_file)
+    worker = Worker(settings(broker, function_name, amqp_urls=urls, amqp_password_file=password_file), handler)
     with running(worker):
         first = publish(broker, function_name, 5)
         wait_until(lambda: len(seen) == 5)
-        rotate(broker, rotating_user, password_file)
+        rotate(broker, rotating)
         second = publish(broker, function_name, 5)
         wait_until(lambda: len(seen) == 10)
     assert sorted(seen) == sorted(first + second)
@@ -95,10 +97,7 @@ def test_the_api_reopens_a_channel_the_broker_closed(broker, function_name):
         # publishing to a missing exchange: the broker closes the channel (404), not the connection
         assert api.post(function_name).status_code == 503
         declare()
-        deadline = time.monotonic() + 10
-        while api.post(function_name).status_code != 202:
-            assert time.monotonic() < deadline, "the API did not reopen its channel"
-            time.sleep(0.2)
+        api.wait_accepting(function_name, 10, "the API did not reopen its channel")
     finally:
         api.close()
     assert broker.count(queue) >= 2

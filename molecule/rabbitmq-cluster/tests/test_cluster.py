@@ -4,9 +4,7 @@ a run while broker 1 is down resets nobody; broker 1 rebuilt from an empty volum
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
 import sys
 import uuid
 from pathlib import Path
@@ -15,7 +13,7 @@ import pika
 import testinfra
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "resources" / "tests"))
-from helpers import ROOT, drain_queue, playbook, wait_for
+from helpers import ROOT, drain_queue, playbook, run_playbook, wait_for
 
 testinfra_hosts = ["ansible://rabbitmq-c1"]
 
@@ -64,14 +62,17 @@ def members(host) -> list[str]:
     return sorted(json.loads(host.check_output("rabbitmqctl cluster_status --formatter json"))["disk_nodes"])
 
 
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
 def plain(out: str) -> str:
     """Ansible's output without colours and line wrapping, for substring checks."""
-    return " ".join(re.sub(r"\x1b\[[0-9;]*m", "", out).split())
+    return " ".join(ANSI.sub("", out).split())
 
 
 def recap(out: str) -> dict[str, str]:
     """PLAY RECAP lines by host."""
-    text = re.sub(r"\x1b\[[0-9;]*m", "", out)
+    text = ANSI.sub("", out)
     lines = text[text.rindex("PLAY RECAP") :].splitlines()[1:]
     return {line.split()[0]: line for line in lines if " ok=" in line}
 
@@ -97,22 +98,7 @@ def test_queue_stays_available_with_one_node_down_and_node_rejoins(host):
     try:
         wait_for(lambda: len(running_nodes(host)) == 2, timeout=90, interval=2)
         # publish through node 1 and node 2 with confirms as the API user
-        ids = []
-        for port in (25681, 25682):
-            conn = connect(port, "hurtig-api", "test-api-pw")
-            ch = conn.channel()
-            ch.confirm_delivery()
-            for _ in range(50):
-                job_id = str(uuid.uuid4())
-                ch.basic_publish(
-                    "hurtig.jobs",
-                    "sleep",
-                    b"{}",
-                    pika.BasicProperties(delivery_mode=2, message_id=job_id),
-                    mandatory=True,
-                )
-                ids.append(job_id)
-            conn.close()
+        ids = publish_confirmed(25681, 50) + publish_confirmed(25682, 50)
         # consume them all as the worker user through node 2
         assert sorted(drain(25682)) == sorted(ids)
     finally:
@@ -189,13 +175,7 @@ def test_a_standalone_node_that_holds_queues_is_not_reset(host):
         'rabbitmqctl eval \'rabbit_amqqueue:declare(rabbit_misc:r(<<"hurtig">>, queue, <<"mine">>),'
         ' true, false, [], none, <<"test">>).\''
     )
-    refused = subprocess.run(
-        ["ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"], str(ROOT / "playbooks/broker.yml"),
-         "--limit", "rabbitmq-c3"],
-        env=dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0",
-                 ANSIBLE_CONFIG=str(Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]) / "ansible.cfg")),
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
+    refused = run_playbook(ROOT / "playbooks/broker.yml", "--limit", "rabbitmq-c3")
     assert refused.returncode != 0
     assert "rabbit@rabbitmq-c3 is standalone and holds 1 queue(s)" in plain(refused.stdout + refused.stderr)
     assert members(c3) == ["rabbit@rabbitmq-c3"]

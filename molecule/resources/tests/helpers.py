@@ -52,18 +52,23 @@ def drain_queue(conn: pika.BlockingConnection, queue: str) -> list[str]:
         conn.close()
 
 
-def playbook(path: str | Path, *args: str) -> str:
+def run_playbook(path: str | Path, *args: str) -> subprocess.CompletedProcess[str]:
     """Run a playbook against this scenario's instances (Molecule's inventory and config)."""
     env = dict(os.environ)
     env["ANSIBLE_CONFIG"] = str(Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]) / "ansible.cfg")
     env["ANSIBLE_ROLES_PATH"] = str(ROOT / "roles")
     env["ANSIBLE_NOCOLOR"], env["ANSIBLE_FORCE_COLOR"] = "1", "0"  # output the tests parse
-    out = subprocess.run(
+    return subprocess.run(
         ["ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"], str(path), *args],
         env=env,
         capture_output=True,
         text=True,
         check=False,
     )
+
+
+def playbook(path: str | Path, *args: str) -> str:
+    """run_playbook, which must succeed; its output."""
+    out = run_playbook(path, *args)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     return out.stdout
