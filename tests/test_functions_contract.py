@@ -19,6 +19,7 @@ def test_defaults_are_applied_once_from_the_spec():
     assert fn == {
         "name": "resize",
         "queue": "jobs.resize",
+        "broker_user": "hurtig-worker-resize",
         "handler": "pkg.mod:handle",
         "replicas": 1,
         "prefetch": 1,
@@ -31,7 +32,7 @@ def test_defaults_are_applied_once_from_the_spec():
     }
     options = plugin.spec()["options"]
     assert {k: v["default"] for k, v in options.items() if "default" in v} == {
-        k: v for k, v in fn.items() if k not in ("name", "queue", "handler")
+        k: v for k, v in fn.items() if k not in ("name", "queue", "handler", "broker_user")
     }
 
 
@@ -92,3 +93,17 @@ def test_the_role_readme_documents_the_spec():
     for name, opt in options.items():
         expected = str(opt["default"]) if "default" in opt else rows[name]
         assert rows[name] == ("**required**" if opt.get("required") else expected), name
+
+
+def test_each_function_has_its_own_broker_user_unless_it_names_one():
+    fns = check(
+        [
+            {"name": "a", "handler": "m:f"},
+            {"name": "b", "handler": "m:f", "broker_user": "team-x"},
+            {"name": "c", "handler": "m:f", "broker_user": "team-x"},
+        ],
+        "acme-worker",
+    )
+    assert [f["broker_user"] for f in fns] == ["acme-worker-a", "team-x", "team-x"]
+    with pytest.raises(AnsibleFilterError, match="broker_user"):
+        check([{"name": "a", "handler": "m:f", "broker_user": "Bad User"}])

@@ -8,6 +8,7 @@ import subprocess
 import uuid
 
 import pika
+import pytest
 from conftest import DEAD, JOBS, RETRY, role_plugin
 
 users = role_plugin("rabbitmq", "filter_plugins", "rabbitmq_users")
@@ -81,3 +82,58 @@ def test_the_topology_imports_routes_jobs_and_compares(broker, function_name):
     assert topology.rabbitmq_topology_mismatches(changed, now) == [
         f"queue {fn['queue']}: argument x-delivery-limit is 20 on the broker but 25 in the functions list"
     ]
+
+
+broker_users = role_plugin("hurtig", "filter_plugins", "hurtig_broker_users")
+
+
+def test_function_users_are_confined_to_their_own_queues_and_routes(broker):
+    a, b = (f"f{uuid.uuid4().hex[:8]}" for _ in range(2))
+    fns = [{"name": n, "queue": broker.declare_function(n), "broker_user": f"u-{n}"} for n in (a, b)]
+    desired = users.rabbitmq_function_permissions(broker_users.hurtig_function_users(fns, "s3cret"), RETRY, DEAD)
+    assert [u["user"] for u in desired] == sorted([f"u-{a}", f"u-{b}"])
+    for u in desired:  # what the role writes through the management API, here with the CLI
+        broker.rabbitmqctl("add_user", u["user"], u["password"])
+        broker.rabbitmqctl("set_permissions", "-p", broker.vhost, u["user"], u["configure"], u["write"], u["read"])
+        for t in u["topic"]:
+            broker.rabbitmqctl(
+                "set_topic_permissions", "-p", broker.vhost, u["user"], t["exchange"], t["write"], t["read"]
+            )
+    existing = export(broker)
+    assert users.rabbitmq_topic_permissions_to_update(desired, existing["topic_permissions"], broker.vhost) == []
+    assert users.rabbitmq_permissions_to_update(desired, existing["permissions"], broker.vhost) == []
+    assert users.rabbitmq_users_to_delete(desired, existing["users"], users.FUNCTION_TAG, "worker") == ["worker"]
+
+    user_a = next(u for u in desired if u["user"] == f"u-{a}")
+    conn = broker.connect(user_a["user"], user_a["password"])
+    ch = conn.channel()
+    ch.confirm_delivery()
+    for exchange in (RETRY, DEAD):  # its own routes
+        ch.basic_publish(exchange, a, b"{}", pika.BasicProperties(delivery_mode=2), mandatory=True)
+    assert ch.basic_get(f"jobs.{a}")[0] is None  # its own queue: allowed (empty)
+    conn.close()
+    for attempt in ("consume", RETRY, DEAD):  # everything of the other function: refused
+        conn = broker.connect(user_a["user"], user_a["password"])
+        ch = conn.channel()
+        ch.confirm_delivery()
+        with pytest.raises(pika.exceptions.ChannelClosedByBroker) as err:
+            if attempt == "consume":
+                ch.basic_get(f"jobs.{b}")
+            else:
+                ch.basic_publish(attempt, b, b"{}", pika.BasicProperties(delivery_mode=2), mandatory=True)
+        assert err.value.reply_code == 403, attempt
+        conn.close()
+    assert broker.count(f"jobs.{a}.dead") == 1 and broker.count(f"jobs.{b}.dead") == 0
+
+
+def test_derived_passwords_differ_per_user_and_secret():
+    p = broker_users.hurtig_broker_password
+    assert p("s", "u1") == p("s", "u1") and len(p("s", "u1")) == 43
+    assert len({p("s", "u1"), p("s", "u2"), p("t", "u1")}) == 3
+    shared = broker_users.hurtig_function_users(
+        [{"name": "a", "queue": "jobs.a", "broker_user": "x"}, {"name": "b", "queue": "jobs.b", "broker_user": "x"}],
+        "s",
+    )
+    assert shared == [{"user": "x", "queues": ["jobs.a", "jobs.b"], "names": ["a", "b"], "password": p("s", "x")}]
+    tagged = [{"name": "old", "tags": ["hurtig-function"]}, {"name": "ops", "tags": []}, {"name": "x", "tags": []}]
+    assert users.rabbitmq_users_to_delete(shared, tagged, "hurtig-function", "") == ["old"]

@@ -3,8 +3,11 @@ file at the next connect, URL-encoded), a channel the broker closed, a dead API 
 
 from __future__ import annotations
 
+import http.client
 import os
 import signal
+import socket
+import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -140,3 +143,28 @@ def test_sigterm_stops_the_supervisor_and_its_processes(broker, function_name):
     api.proc.send_signal(signal.SIGTERM)
     assert api.proc.wait(timeout=20) == 0
     assert not any(Path(f"/proc/{k}").exists() for k in kids)
+
+
+def test_a_stopping_api_refuses_new_connections_and_answers_its_open_ones(broker, function_name):
+    """What keeps an API restart behind nginx free of 502s (hurtig.serve): a refused connect
+    is retried on the next API node; a request on a keep-alive connection that nginx had
+    open is answered, with `Connection: close`, never reset."""
+    queue = broker.declare_function(function_name)
+    api = Api(broker, {function_name: queue}, HURTIG_API_WORKERS="2", HURTIG_API_DRAIN_S="3")
+    wait_until(lambda: len(children(api.proc.pid)) == 2)
+    conns = [http.client.HTTPConnection("127.0.0.1", api.port, timeout=5) for _ in range(6)]
+
+    def post(conn: http.client.HTTPConnection) -> tuple[int, str]:
+        conn.request("POST", f"/v1/functions/{function_name}/jobs", b"{}", {"Content-Type": "application/json"})
+        r = conn.getresponse()
+        r.read()
+        return r.status, r.getheader("Connection", "")
+
+    assert [post(c) for c in conns] == [(202, "")] * 6  # keep-alive
+    api.proc.send_signal(signal.SIGTERM)
+    time.sleep(0.5)
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", api.port), timeout=2)
+    assert [post(c) for c in conns] == [(202, "close")] * 6
+    assert api.proc.wait(timeout=20) == 0
+    assert broker.count(queue) == 12

@@ -22,7 +22,6 @@ import json
 import logging
 import os
 import re
-import signal
 import socket
 import sys
 import time
@@ -38,7 +37,7 @@ import aiormq.abc
 from aiohttp import web
 from pamqp import commands as spec
 
-from hurtig import amqp, jobs, logs
+from hurtig import amqp, jobs, logs, serve
 
 log = logging.getLogger("hurtig.api")
 
@@ -61,6 +60,9 @@ class Settings:
     retry_after: int = 5
     backoff_max: float = 10.0
     amqp_password_file: str | None = None
+    # seconds a stopping process keeps its open connections (hurtig.serve); more than the
+    # ingress's upstream keepalive_timeout
+    drain: float = 0.0
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -83,6 +85,7 @@ class Settings:
             max_body=int(env.get("HURTIG_API_MAX_BODY", str(256 * 1024))),
             confirm_timeout=float(env.get("HURTIG_CONFIRM_TIMEOUT", "5")),
             retry_after=int(env.get("HURTIG_RETRY_AFTER", "5")),
+            drain=float(env.get("HURTIG_API_DRAIN_S", "0")),
         )
 
 
@@ -435,14 +438,6 @@ def make_app(settings: Settings) -> web.Application:
     return app
 
 
-def _serve(settings: Settings, sock: socket.socket) -> None:
-    with contextlib.suppress(ImportError):
-        import uvloop  # noqa: PLC0415 - optional speed-up
-
-        uvloop.install()
-    web.run_app(make_app(settings), sock=sock, print=None, access_log=None, handle_signals=True)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="hurtig-api", description="hurtig job API")
     parser.add_argument("--workers", type=int, default=None, help="processes (default HURTIG_API_WORKERS or CPUs)")
@@ -456,56 +451,9 @@ def main(argv: list[str] | None = None) -> int:
     sock.listen(4096)
     sock.set_inheritable(True)
     log.info("listening", extra={"host": settings.host, "port": settings.port, "workers": workers})
-    return _supervise(settings, sock, workers)
-
-
-def _supervise(settings: Settings, sock: socket.socket, workers: int, grace: float = 8.0) -> int:
-    """The parent forks `workers` serving processes on the shared socket and replaces any
-    that dies (a crash must not leave the node with fewer processes until a restart).
-    SIGTERM and SIGINT are passed on, and each child drains and exits (aiohttp's shutdown);
-    one still running `grace` seconds later is killed (the container's stop timeout is 10 s)."""
-    children: dict[int, float] = {}  # pid -> start time
-    signalled: set[int] = set()
-    stop_at: list[float] = []  # set by the signal handler
-
-    def spawn() -> None:
-        pid = os.fork()
-        if pid == 0:
-            signal.signal(signal.SIGTERM, signal.SIG_DFL)
-            signal.signal(signal.SIGINT, signal.SIG_DFL)
-            try:
-                _serve(settings, sock)
-            finally:
-                os._exit(0)
-        children[pid] = time.monotonic()
-
-    signal.signal(signal.SIGTERM, lambda *_: stop_at.append(time.monotonic()))
-    signal.signal(signal.SIGINT, lambda *_: stop_at.append(time.monotonic()))
-    for _ in range(workers):
-        spawn()
-    while children:
-        if stop_at:
-            late = time.monotonic() > stop_at[0] + grace
-            for pid in children:
-                if pid not in signalled or late:
-                    with contextlib.suppress(ProcessLookupError):
-                        os.kill(pid, signal.SIGKILL if late else signal.SIGTERM)
-                    signalled.add(pid)
-        try:
-            pid, status = os.waitpid(-1, os.WNOHANG)
-        except ChildProcessError:
-            break
-        if pid == 0:
-            time.sleep(0.05)
-            continue
-        started = children.pop(pid, None)
-        if started is None or stop_at:
-            continue
-        log.error("API process died; starting another", extra={"pid": pid, "status": status})
-        if time.monotonic() - started < 1:  # crashing at start: do not spin
-            time.sleep(1)
-        spawn()
-    return 0
+    # grace before SIGKILL: the drain, then a publish awaiting its confirm, then margin
+    grace = settings.drain + settings.confirm_timeout + 2
+    return serve.supervise(lambda: serve.serve(lambda: make_app(settings), sock, settings.drain), sock, workers, grace)
 
 
 if __name__ == "__main__":

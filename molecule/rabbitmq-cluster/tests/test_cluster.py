@@ -13,7 +13,7 @@ import pika
 import testinfra
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "resources" / "tests"))
-from helpers import ROOT, drain_queue, playbook, run_playbook, wait_for
+from helpers import ROOT, broker_password, drain_queue, playbook, run_playbook, wait_for
 
 testinfra_hosts = ["ansible://rabbitmq-c1"]
 
@@ -38,8 +38,9 @@ def connect(port: int, user: str = "hurtig-admin", password: str = "test-admin-p
 
 
 def drain(port: int, queue: str = "jobs.sleep") -> list[str]:
-    """Consume and ack every message of the queue as the worker user; their message ids."""
-    return drain_queue(connect(port, "hurtig-worker", "test-worker-pw"), queue)
+    """Consume and ack every message of the queue as the function's user; their message ids."""
+    user = "hurtig-worker-" + queue.split(".")[1]
+    return drain_queue(connect(port, user, broker_password("test-worker-pw", user)), queue)
 
 
 def publish_confirmed(port: int, count: int = 100) -> list[str]:
@@ -115,8 +116,8 @@ def in_maintenance(host) -> bool:
 def test_rolling_upgrade_drains_one_node_at_a_time_and_keeps_every_confirmed_job(host):
     ids = publish_confirmed(25681)
     out = playbook(ROOT / "playbooks/rolling-restart-brokers.yml", "-e", "upgrade=true")
-    assert plain(out).count("TASK [Restart the node]") == 3  # one node at a time
-    assert plain(out).count("TASK [Drain the node]") == 3 and plain(out).count("TASK [Revive the node]") == 3
+    for step in ("Drain the node", "Upgrade RabbitMQ", "Restart the node", "Revive the node"):
+        assert plain(out).count(f"TASK [rabbitmq : {step}") == 3, step  # one node at a time
     assert "TASK [Run the post-upgrade tasks" in plain(out)
     assert running_nodes(host) == ALL
     assert not any(in_maintenance(node(n)) for n in NODES)
@@ -188,8 +189,9 @@ def test_a_config_change_restarts_each_broker_through_drain_and_revive(host):
     """The role's restart handler: quorum plus one, drain, restart, revive; nothing lost."""
     ids = publish_confirmed(25682)
     out = playbook(ROOT / "playbooks/broker.yml", "-e", "rabbitmq_heartbeat=31")
-    for step in ("Drain this node before its restart", "Revive this node"):
-        assert plain(out).count(f"RUNNING HANDLER [rabbitmq : {step}") == 3, step
+    assert plain(out).count("RUNNING HANDLER [rabbitmq : Restart RabbitMQ through drain and revive]") == 3
+    for step in ("Drain the node", "Restart the node", "Revive the node"):  # the restart steps it includes
+        assert plain(out).count(f"RUNNING HANDLER [rabbitmq : {step}]") == 3, step
     assert " changed=0 " not in recap(out)["rabbitmq-c1"]
     assert running_nodes(host) == ALL
     assert not any(in_maintenance(node(n)) for n in NODES)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 import uuid
@@ -12,7 +13,7 @@ import pytest
 from pika.exceptions import ChannelClosedByBroker, ProbableAuthenticationError
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "resources" / "tests"))
-from helpers import drain_queue
+from helpers import broker_password, drain_queue
 
 testinfra_hosts = ["ansible://rabbitmq-1"]
 
@@ -21,7 +22,9 @@ VHOST = "hurtig"
 USERS = {
     "admin": ("hurtig-admin", "test-admin-pw"),
     "api": ("hurtig-api", "test-api-pw"),
-    "worker": ("hurtig-worker", "test-worker-pw"),
+    # each function's own broker user
+    "worker": ("hurtig-worker-sleep", broker_password("test-worker-pw", "hurtig-worker-sleep")),
+    "resize-worker": ("hurtig-worker-resize", broker_password("test-worker-pw", "hurtig-worker-resize")),
 }
 
 
@@ -60,6 +63,14 @@ def purge(queue: str) -> None:
     conn = connect("admin")
     conn.channel().queue_purge(queue)
     conn.close()
+
+
+def count(queue: str) -> int:
+    conn = connect("admin")
+    try:
+        return conn.channel().queue_declare(queue, passive=True).method.message_count
+    finally:
+        conn.close()
 
 
 def publish(n: int, routing_key: str = "sleep") -> list[str]:
@@ -148,7 +159,7 @@ def test_worker_user_cannot_publish_jobs():
 
 
 def test_worker_user_may_publish_to_retry_and_dead_exchanges():
-    conn = connect("worker")
+    conn = connect("resize-worker")
     ch = conn.channel()
     ch.confirm_delivery()
     for exchange in ("hurtig.retry", "hurtig.dead"):
@@ -156,6 +167,32 @@ def test_worker_user_may_publish_to_retry_and_dead_exchanges():
     conn.close()
     purge("jobs.resize.retry")
     purge("jobs.resize.dead")
+
+
+def test_a_function_user_reaches_nothing_of_another_function():
+    purge("jobs.resize")
+    publish(1, "resize")
+    for attempt in ("consume", "hurtig.retry", "hurtig.dead"):
+        conn = connect("worker")  # the user of `sleep`
+        ch = conn.channel()
+        ch.confirm_delivery()
+        with pytest.raises(ChannelClosedByBroker) as err:
+            if attempt == "consume":
+                ch.basic_get("jobs.resize")
+            else:  # its own exchange, another function's route (topic permissions)
+                ch.basic_publish(attempt, "resize", b"{}", pika.BasicProperties(delivery_mode=2), mandatory=True)
+        assert err.value.reply_code == 403, attempt
+        conn.close()
+    assert len(drain("jobs.resize", "resize-worker")) == 1
+    for queue in ("jobs.resize.retry", "jobs.resize.dead"):
+        assert count(queue) == 0
+
+
+def test_only_the_functions_users_exist(host):
+    out = host.check_output("rabbitmqctl -q list_users --formatter json")
+    assert sorted(u["user"] for u in json.loads(out)) == sorted(
+        ["hurtig-admin", "hurtig-api", "hurtig-monitoring", "hurtig-worker-resize", "hurtig-worker-sleep"]
+    )
 
 
 def test_confirmed_messages_survive_restart_and_kill(host):

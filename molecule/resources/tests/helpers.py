@@ -5,6 +5,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "resources" / "test
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 import time
@@ -15,6 +16,16 @@ import pika
 import pytest
 
 ROOT = Path(__file__).resolve().parents[3]
+
+
+def broker_password(secret: str, user: str) -> str:
+    """A function's broker user password, derived from the secret as the roles derive it."""
+    path = ROOT / "roles" / "hurtig" / "filter_plugins" / "hurtig_broker_users.py"
+    spec = importlib.util.spec_from_file_location("hurtig_broker_users", path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.hurtig_broker_password(secret, user)
 
 
 def wait_for(predicate: Callable[[], bool], timeout: float = 60, interval: float = 1.0) -> None:

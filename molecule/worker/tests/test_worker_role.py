@@ -41,6 +41,13 @@ def test_replicas_run_hardened(host):
     assert info["Config"]["StopSignal"] == "SIGTERM"
     assert info["Config"]["StopTimeout"] == 70  # timeout 60 + grace 10
     assert not any("test-worker-pw" in e for e in info["Config"]["Env"])  # the password is a file
+    # each function's own broker user: a container sees only that user's password
+    urls = next(e for e in info["Config"]["Env"] if e.startswith("HURTIG_AMQP_URLS="))
+    assert "amqp://hurtig-worker-sleep:{password}@" in urls
+    mounts = {m["Destination"]: m["Source"] for m in info["Mounts"]}
+    assert mounts["/run/secrets/hurtig"] == "/etc/hurtig/worker/hurtig-worker-sleep"
+    assert host.check_output("docker exec hurtig-sleep-1 ls /run/secrets/hurtig") == "amqp.password"
+    assert sorted(host.check_output("ls /etc/hurtig/worker").split()) == ["hurtig-worker-record", "hurtig-worker-sleep"]
     wait_for(lambda: "healthy" in host.check_output("docker inspect -f '{{.State.Health.Status}}' hurtig-sleep-1"))
 
 

@@ -53,8 +53,9 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def hurtig_functions(functions: Any) -> list[dict[str, Any]]:
-    """The functions list, checked, with every default applied; raise naming each error."""
+def hurtig_functions(functions: Any, worker_user: str = "hurtig-worker") -> list[dict[str, Any]]:
+    """The functions list, checked, with every default applied; raise naming each error.
+    `worker_user` prefixes the default broker user of each function."""
     if not isinstance(functions, list):
         raise AnsibleFilterError(f"functions must be a list of dicts, not {type(functions).__name__}")
     functions = _plain(functions)
@@ -70,6 +71,8 @@ def hurtig_functions(functions: Any) -> list[dict[str, Any]]:
         fn = checked.validated_parameters["functions"][0]
         if not fn.get("queue"):
             fn["queue"] = f"jobs.{fn['name']}"
+        if not fn.get("broker_user"):
+            fn["broker_user"] = f"{worker_user}-{fn['name']}"
         errors += [f"function {label}: {e}" for e in _checks(fn, spec_["options"])]
         result.append({k: v for k, v in fn.items() if v is not None})
     for key in ("name", "queue"):

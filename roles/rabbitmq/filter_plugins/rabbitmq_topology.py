@@ -3,8 +3,9 @@
 rabbitmq_topology(functions, jobs, retry, dead): per function a durable queue on the jobs
 exchange, a retry queue whose TTL dead-letters back to the jobs exchange, and a
 dead-letter ("parking") queue; as a definitions document {exchanges, queues, bindings}.
-rabbitmq_topology_mismatches(topology, definitions): queue arguments cannot change in
-place, so every argument of every existing queue is compared; one message per difference.
+rabbitmq_topology_mismatches(topology, definitions): queue arguments and exchange types
+cannot change in place, so every argument of every existing queue and the type of every
+existing exchange are compared; one message per difference.
 rabbitmq_topology_missing(topology, definitions): what the broker lacks, as a definitions
 document to import (empty lists when nothing is missing).
 """
@@ -45,16 +46,23 @@ def rabbitmq_topology(functions: list[dict[str, Any]], jobs: str, retry: str, de
             _binding(retry, f"{queue}.retry", name),
             _binding(dead, f"{queue}.dead", name),
         ]
+    # retry and dead are topic exchanges, so that topic permissions can limit each function's
+    # user to its own routing keys there (a name has no '.', '*' or '#': it routes as in direct)
     exchanges = [
-        {"name": x, "type": "direct", "durable": True, "auto_delete": False, "internal": False, "arguments": {}}
-        for x in (jobs, retry, dead)
+        {"name": x, "type": kind, "durable": True, "auto_delete": False, "internal": False, "arguments": {}}
+        for x, kind in ((jobs, "direct"), (retry, "topic"), (dead, "topic"))
     ]
     return {"exchanges": exchanges, "queues": queues, "bindings": bindings}
 
 
 def rabbitmq_topology_mismatches(topology: dict[str, list[Any]], definitions: dict[str, Any]) -> list[str]:
     have = {q["name"]: q.get("arguments") or {} for q in definitions.get("queues", [])}
-    out = []
+    kinds = {x["name"]: x.get("type") for x in definitions.get("exchanges", [])}
+    out = [
+        f"exchange {x['name']}: type {kinds[x['name']]} on the broker but {x['type']} in this version"
+        for x in topology["exchanges"]
+        if kinds.get(x["name"], x["type"]) != x["type"]
+    ]
     for q in topology["queues"]:
         if q["name"] not in have:
             continue

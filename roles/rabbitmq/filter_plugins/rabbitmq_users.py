@@ -8,6 +8,15 @@ rabbitmq_users_to_update(desired, existing): the desired users ({user, password,
 whose user is missing, or whose password or tags differ, from /api/users.
 rabbitmq_permissions_to_update(desired, existing, vhost): the desired users whose
 configure/write/read permissions on vhost differ from /api/permissions.
+rabbitmq_function_permissions(users, retry, dead): the broker users of the functions
+(hurtig_function_users) with their least privilege: consume their own queues, publish to the
+retry and dead-letter exchanges (topic exchanges), there only with their own functions'
+names as routing keys (topic permissions: without them a user may use any routing key).
+rabbitmq_topic_permissions_to_update(desired, existing, vhost): the {user, exchange, write,
+read} entries that differ from /api/topic-permissions.
+rabbitmq_users_to_delete(desired, existing, tag, former): users the role created that are no
+longer wanted: tagged `tag` (a removed function), or named `former` (the shared worker user
+of earlier versions, which could read every queue).
 """
 
 from __future__ import annotations
@@ -16,7 +25,11 @@ import base64
 import binascii
 import hashlib
 import hmac
+import re
 from typing import Any
+
+# The tag of the functions' users: the role deletes a tagged user whose function is gone.
+FUNCTION_TAG = "hurtig-function"
 
 ALGORITHMS = {
     "rabbit_password_hashing_sha256": hashlib.sha256,
@@ -73,10 +86,59 @@ def rabbitmq_permissions_to_update(
     return out
 
 
+def _any_of(values: list[str]) -> str:
+    return "^(" + "|".join(re.escape(v) for v in values) + ")$"
+
+
+def rabbitmq_function_permissions(users: list[dict[str, Any]], retry: str, dead: str) -> list[dict[str, Any]]:
+    out = []
+    for u in users:
+        routes = _any_of(u["names"])
+        out.append(
+            {
+                "user": u["user"],
+                "password": u["password"],
+                "tags": FUNCTION_TAG,
+                "configure": "^$",
+                "write": _any_of([retry, dead]),
+                "read": _any_of(u["queues"]),
+                "topic": [{"exchange": x, "write": routes, "read": "^$"} for x in (retry, dead)],
+            }
+        )
+    return out
+
+
+def rabbitmq_topic_permissions_to_update(
+    desired: list[dict[str, Any]], existing: list[dict[str, Any]], vhost: str
+) -> list[dict[str, Any]]:
+    have = {(p["user"], p["exchange"]): p for p in existing if p.get("vhost") == vhost}
+    out = []
+    for user in desired:
+        for topic in user.get("topic", []):
+            cur = have.get((user["user"], topic["exchange"]), {})
+            if any(cur.get(k) != topic[k] for k in ("write", "read")):
+                out.append({"user": user["user"], **topic})
+    return out
+
+
+def rabbitmq_users_to_delete(
+    desired: list[dict[str, Any]], existing: list[dict[str, Any]], tag: str = "", former: str = ""
+) -> list[str]:
+    keep = {u["user"] for u in desired}
+    return sorted(
+        u["name"]
+        for u in existing
+        if u["name"] not in keep and ((tag and tag in _tags(u.get("tags"))) or u["name"] == former)
+    )
+
+
 class FilterModule:
     def filters(self) -> dict[str, Any]:
         return {
             "rabbitmq_password_matches": rabbitmq_password_matches,
             "rabbitmq_users_to_update": rabbitmq_users_to_update,
             "rabbitmq_permissions_to_update": rabbitmq_permissions_to_update,
+            "rabbitmq_function_permissions": rabbitmq_function_permissions,
+            "rabbitmq_topic_permissions_to_update": rabbitmq_topic_permissions_to_update,
+            "rabbitmq_users_to_delete": rabbitmq_users_to_delete,
         }

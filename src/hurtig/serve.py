@@ -1,0 +1,114 @@
+"""The API's process model: a parent that forks serving processes on one listening socket
+and replaces any that dies, and a serving loop that stops without a close race.
+
+Stopping (SIGTERM from `docker stop`): the listening socket is closed in every process
+first, so a new connection is refused and nginx passes the request to the next API node
+(safe for a POST: nothing was sent). The open keep-alive connections are not closed at
+once, as aiohttp's shutdown would: nginx may be writing a request on one at that moment,
+and it never retries a POST that it sent (a 502). They stay open for `drain` seconds, one
+more than nginx's upstream keepalive_timeout, every response marked `Connection: close`;
+by then nginx has closed each of them itself, idle or after its last answer. Only then does
+aiohttp's shutdown run (in-flight requests finish, the publisher closes).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import socket
+import time
+from collections.abc import Callable
+
+from aiohttp import web
+
+log = logging.getLogger("hurtig.api")
+
+DRAINING = web.AppKey("draining", bool)
+
+
+async def _close_when_draining(request: web.Request, response: web.StreamResponse) -> None:
+    if request.app[DRAINING]:  # the headers are prepared already: set both
+        response.force_close()
+        response.headers["Connection"] = "close"
+
+
+async def _run(app: web.Application, sock: socket.socket, drain: float) -> None:
+    app[DRAINING] = False
+    app.on_response_prepare.append(_close_when_draining)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    await runner.setup()
+    site = web.SockSite(runner, sock)
+    await site.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+        app[DRAINING] = True
+        await site.stop()  # this process's copy of the listening socket
+        await asyncio.sleep(drain)
+    finally:
+        await runner.cleanup()
+
+
+def serve(make_app: Callable[[], web.Application], sock: socket.socket, drain: float) -> None:
+    with contextlib.suppress(ImportError):
+        import uvloop  # noqa: PLC0415 - optional speed-up
+
+        uvloop.install()
+    asyncio.run(_run(make_app(), sock, drain))
+
+
+def supervise(child: Callable[[], None], sock: socket.socket, workers: int, grace: float) -> int:
+    """Fork `workers` processes that run child() and replace any that dies (a crash must
+    not leave the node with fewer processes until a restart). SIGTERM and SIGINT close the
+    parent's copy of the listening socket and are passed on; a child still running `grace`
+    seconds later is killed."""
+    children: dict[int, float] = {}  # pid -> start time
+    signalled: set[int] = set()
+    stop_at: list[float] = []  # set by the signal handler
+
+    def spawn() -> None:
+        pid = os.fork()
+        if pid == 0:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
+            try:
+                child()
+            finally:
+                os._exit(0)
+        children[pid] = time.monotonic()
+
+    signal.signal(signal.SIGTERM, lambda *_: stop_at.append(time.monotonic()))
+    signal.signal(signal.SIGINT, lambda *_: stop_at.append(time.monotonic()))
+    for _ in range(workers):
+        spawn()
+    while children:
+        if stop_at:
+            if sock.fileno() >= 0:
+                sock.close()  # else the kernel keeps queueing connections nobody accepts
+            late = time.monotonic() > stop_at[0] + grace
+            for pid in children:
+                if pid not in signalled or late:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, signal.SIGKILL if late else signal.SIGTERM)
+                    signalled.add(pid)
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            break
+        if pid == 0:
+            time.sleep(0.05)
+            continue
+        started = children.pop(pid, None)
+        if started is None or stop_at:
+            continue
+        log.error("API process died; starting another", extra={"pid": pid, "status": status})
+        if time.monotonic() - started < 1:  # crashing at start: do not spin
+            time.sleep(1)
+        spawn()
+    return 0
