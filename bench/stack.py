@@ -53,7 +53,8 @@ OUTPUT_LOG = "/var/lib/hurtig/output/processed.log"
 # staging's host names (inventories/staging/hosts.yml)
 INGRESS_NODE = "stg-ingress-1"
 API_NODES = ("stg-api-1", "stg-api-2")
-BROKER = "stg-mq-1"
+BROKERS = ("stg-mq-1", "stg-mq-2", "stg-mq-3")
+BROKER = BROKERS[0]  # the end of the operator's AMQP tunnel
 WORKER = "stg-worker-1"
 
 
@@ -83,6 +84,11 @@ def function(name: str) -> dict[str, Any]:
     spec.loader.exec_module(plugin)
     functions = plugin.hurtig_functions(_yaml(STAGING / "group_vars" / "all" / "main.yml")["functions"])
     return next(f for f in functions if f["name"] == name)
+
+
+def hosts() -> list[str]:
+    """Every node of the stack (molecule/default/hosts.yml: staging's host names)."""
+    return sorted(h for group in _yaml(SCENARIO / "hosts.yml")["all"]["children"].values() for h in group["hosts"])
 
 
 def address(name: str) -> str:

@@ -3,6 +3,7 @@ the shipped staging inventory converged over SSH (molecule/default)."""
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -45,7 +46,8 @@ def test_ansible_connects_over_ssh_as_the_deploy_user_with_become():
     assert out.returncode == 0, out.stdout + out.stderr
     plain = re.sub(r"\x1b\[[0-9;]*m", "", out.stdout)  # coloured unless the caller says otherwise
     lines = [line for line in plain.splitlines() if "rc=0" in line]
-    assert len(lines) == 5 and all(line.rstrip().endswith("deploy") for line in lines), out.stdout
+    hosts = stack.hosts()
+    assert len(lines) == len(hosts) and all(line.rstrip().endswith("deploy") for line in lines), out.stdout
 
 
 def test_root_can_no_longer_log_in_over_ssh():
@@ -102,6 +104,34 @@ def test_unknown_function_and_bad_json_are_rejected_at_the_edge():
         timeout=10,
     )
     assert r.status_code == 400
+
+
+def test_the_three_brokers_are_one_cluster_and_each_job_queue_lives_on_all_three():
+    nodes = sorted(f"rabbit@{b}" for b in stack.BROKERS)
+    for broker in stack.BROKERS:
+        status = json.loads(stack.node(broker, "rabbitmqctl", "cluster_status", "--formatter", "json"))
+        assert sorted(status["running_nodes"]) == nodes, broker
+    out = stack.node(stack.BROKER, "rabbitmqctl", "-q", "list_queues", "-p", "hurtig", "name", "type", "members",
+                     "--formatter", "json")  # fmt: skip
+    queues = {q["name"]: q for q in json.loads(out)}
+    for name in ("record", "resize", "sleep"):
+        for suffix in ("", ".retry", ".dead"):
+            q = queues[f"jobs.{name}{suffix}"]
+            assert q["type"] == "quorum" and sorted(q["members"]) == nodes, q
+
+
+def test_each_function_has_its_own_broker_user_and_sees_only_its_password(host):
+    out = stack.node(stack.BROKER, "rabbitmqctl", "-q", "list_users", "--formatter", "json")
+    users = sorted(u["user"] for u in json.loads(out))
+    assert users == sorted(
+        ["hurtig-admin", "hurtig-api", "hurtig-monitoring"]
+        + [f"hurtig-worker-{f}" for f in ("record", "resize", "sleep")]
+    )
+    assert host.check_output("docker exec hurtig-record-1 ls /run/secrets/hurtig") == "amqp.password"
+    connections = json.loads(
+        stack.node(stack.BROKER, "rabbitmqctl", "-q", "list_connections", "user", "--formatter", "json")
+    )
+    assert {"hurtig-worker-record", "hurtig-worker-sleep"} <= {c["user"] for c in connections}
 
 
 def test_check_playbook_reports_queues_and_workers():

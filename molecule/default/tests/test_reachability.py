@@ -24,7 +24,7 @@ urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
 GROUPS = {
     "ingress": [stack.INGRESS_NODE],
     "api": list(stack.API_NODES),
-    "broker": [stack.BROKER],
+    "broker": list(stack.BROKERS),
     "workers": [stack.WORKER],
 }
 GROUP_OF = {node: group for group, nodes in GROUPS.items() for node in nodes}
