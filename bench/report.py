@@ -69,8 +69,9 @@ def faults_table(faults: dict) -> list[str]:
     ]
     for name, r in faults["faults"].items():
         non = ", ".join(f"{k}: {v}" for k, v in r["non_202"].items()) or "0"
+        label = f"{name} (re-run {r['date']}: {r['rerun_why']})" if "rerun_why" in r else name
         lines.append(
-            f"| {name} | {r['accepted']} | {r['processed_unique']} | **{r['lost']}** | {r['duplicates']} "
+            f"| {label} | {r['accepted']} | {r['processed_unique']} | **{r['lost']}** | {r['duplicates']} "
             f"| {non} | {r['recovery_s']} s |"
         )
     bad = faults.get("bad_input")

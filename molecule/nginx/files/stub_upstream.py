@@ -46,7 +46,15 @@ class Handler(BaseHTTPRequestHandler):
         self.rfile.read(length)
         with LOCK:
             STATS["requests"] += 1
-        self._send(202, {"job_id": "stub", "bytes": length, "request_id": self.headers.get("X-Request-ID")})
+        self._send(
+            202,
+            {
+                "job_id": "stub",
+                "bytes": length,
+                "request_id": self.headers.get("X-Request-ID"),
+                "idempotency_key": self.headers.get("Idempotency-Key"),
+            },
+        )
 
     def log_message(self, format: str, *args: object) -> None:
         pass

@@ -32,7 +32,7 @@ def test_effective_config_has_epoll_4096_keepalive(host):
     assert "keepalive 64;" in cfg
     assert "proxy_http_version 1.1;" in cfg
     assert 'proxy_set_header Connection "";' in cfg
-    assert "proxy_next_upstream error timeout;" in cfg
+    assert "proxy_next_upstream error timeout non_idempotent;" in cfg
     assert "server_tokens off;" in cfg
 
 
@@ -41,6 +41,12 @@ def test_post_reaches_upstream_and_its_202_comes_back(ports):
     assert r.status_code == 202
     assert r.json()["job_id"] == "stub"
     assert r.json()["request_id"]  # nginx passes X-Request-ID upstream
+    # and, without the client's own Idempotency-Key, the request id as one (a retry on the
+    # next API node keeps the job id); a client's key is passed as it is
+    assert r.json()["idempotency_key"] == r.json()["request_id"]
+    r = requests.post(f"https://127.0.0.1:{ports[1]}/v1/functions/sleep/jobs", json={}, verify=False, timeout=5,
+                      headers={"Idempotency-Key": "order-17"})  # fmt: skip
+    assert r.json()["idempotency_key"] == "order-17"
     assert r.headers["Strict-Transport-Security"].startswith("max-age=63072000")
     assert r.headers["Server"] == "nginx"
 
