@@ -102,7 +102,7 @@ def test_function_users_are_confined_to_their_own_queues_and_routes(broker):
     existing = export(broker)
     assert users.rabbitmq_topic_permissions_to_update(desired, existing["topic_permissions"], broker.vhost) == []
     assert users.rabbitmq_permissions_to_update(desired, existing["permissions"], broker.vhost) == []
-    assert users.rabbitmq_users_to_delete(desired, existing["users"], users.FUNCTION_TAG, "worker") == ["worker"]
+    assert users.rabbitmq_users_to_delete(desired, existing["users"], ["worker"]) == ["worker"]
 
     user_a = next(u for u in desired if u["user"] == f"u-{a}")
     conn = broker.connect(user_a["user"], user_a["password"])
@@ -136,4 +136,4 @@ def test_derived_passwords_differ_per_user_and_secret():
     )
     assert shared == [{"user": "x", "queues": ["jobs.a", "jobs.b"], "names": ["a", "b"], "password": p("s", "x")}]
     tagged = [{"name": "old", "tags": ["hurtig-function"]}, {"name": "ops", "tags": []}, {"name": "x", "tags": []}]
-    assert users.rabbitmq_users_to_delete(shared, tagged, "hurtig-function", "") == ["old"]
+    assert users.rabbitmq_users_to_delete(shared, tagged) == ["old"]

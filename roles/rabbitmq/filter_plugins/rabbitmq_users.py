@@ -14,9 +14,9 @@ retry and dead-letter exchanges (topic exchanges), there only with their own fun
 names as routing keys (topic permissions: without them a user may use any routing key).
 rabbitmq_topic_permissions_to_update(desired, existing, vhost): the {user, exchange, write,
 read} entries that differ from /api/topic-permissions.
-rabbitmq_users_to_delete(desired, existing, tag, former): users the role created that are no
-longer wanted: tagged `tag` (a removed function), or named `former` (the shared worker user
-of earlier versions, which could read every queue).
+rabbitmq_users_to_delete(desired, existing, names): users that should not exist: tagged
+FUNCTION_TAG but not desired (a removed function), or listed in `names` (guest, the shared
+worker user of earlier versions, which could read every queue).
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ import binascii
 import hashlib
 import hmac
 import re
+from collections.abc import Collection
 from typing import Any
 
 # The tag of the functions' users: the role deletes a tagged user whose function is gone.
@@ -122,13 +123,13 @@ def rabbitmq_topic_permissions_to_update(
 
 
 def rabbitmq_users_to_delete(
-    desired: list[dict[str, Any]], existing: list[dict[str, Any]], tag: str = "", former: str = ""
+    desired: list[dict[str, Any]], existing: list[dict[str, Any]], names: Collection[str] = ()
 ) -> list[str]:
     keep = {u["user"] for u in desired}
     return sorted(
         u["name"]
         for u in existing
-        if u["name"] not in keep and ((tag and tag in _tags(u.get("tags"))) or u["name"] == former)
+        if u["name"] not in keep and (FUNCTION_TAG in _tags(u.get("tags")) or u["name"] in names)
     )
 
 
