@@ -7,7 +7,8 @@ chaos`, its ephemeral directory is pinned to .cache/stack so these scripts find 
 inventory and the SSH key Molecule writes; run from the scenario's verifier, Molecule's own
 (MOLECULE_EPHEMERAL_DIRECTORY) is used. Only 127.0.0.1 is targeted: the ingress is
 published on 127.0.0.1:28443; the broker is reached as an operator would, through an SSH
-tunnel to the deploy user (127.0.0.1:25693 -> the broker's AMQP port).
+tunnel to the deploy user (127.0.0.1:25693 -> the broker's AMQPS port), as a client of the
+deployment's CA (the broker node's own client certificate, copied to .cache/tls/).
 
     python bench/stack.py up      create + converge (prints the converge time)
     python bench/stack.py down    destroy
@@ -127,7 +128,7 @@ def amqp_tunnel() -> int:
         ["ssh", "-f", "-N", "-M", *control, "-i", str(ssh / "id_ed25519"),
          "-o", f"UserKnownHostsFile={ssh / 'known_hosts'}", "-o", "ExitOnForwardFailure=yes",
          "-o", "ServerAliveInterval=5", "-o", "ServerAliveCountMax=3", "-o", "BatchMode=yes",
-         "-L", f"127.0.0.1:{AMQP_TUNNEL_PORT}:{broker}:{contract()['hurtig_amqp_port']}", f"{user}@{broker}"],
+         "-L", f"127.0.0.1:{AMQP_TUNNEL_PORT}:{broker}:{amqp_port()}", f"{user}@{broker}"],
         check=True, capture_output=True, timeout=30,
     )  # fmt: skip
     return AMQP_TUNNEL_PORT
@@ -140,10 +141,42 @@ def close_tunnel() -> None:
         subprocess.run(["ssh", "-S", str(sock), "-O", "exit", "tunnel"], capture_output=True, check=False)
 
 
-def amqp_admin_url() -> str:
+def amqp_port() -> int:
+    """The port the API and workers use: AMQPS unless the contract turns TLS off."""
+    c = contract()
+    return c["hurtig_amqps_port"] if c["hurtig_amqp_tls"] else c["hurtig_amqp_port"]
+
+
+@cache
+def amqp_tls_files() -> Path:
+    """The CA, and a client certificate and key of the deployment (the broker node's own),
+    copied once to .cache/tls/<broker>/ (key mode 0600)."""
+    dest = ROOT / ".cache" / "tls" / BROKER
+    dest.mkdir(parents=True, exist_ok=True, mode=0o700)
+    for name in ("ca.pem", "cert.pem", "key.pem"):
+        path = dest / name
+        path.touch(mode=0o600)
+        path.write_text(node(BROKER, "cat", f"/etc/rabbitmq/tls/{name}"))
+    return dest
+
+
+def amqp_admin_params(**query: str) -> pika.URLParameters:
+    """The administrator's connection through the tunnel; over TLS, the broker's certificate
+    is checked against the CA for the broker's name (the tunnel's end is 127.0.0.1)."""
     c = contract()
     password = quote(secrets()["vault_rabbitmq_admin_password"], safe="")
-    return f"amqp://{c['hurtig_admin_user']}:{password}@127.0.0.1:{amqp_tunnel()}/{quote(c['hurtig_vhost'], safe='')}"
+    scheme = "amqps" if c["hurtig_amqp_tls"] else "amqp"
+    q = "&".join(f"{k}={v}" for k, v in query.items())
+    params = pika.URLParameters(
+        f"{scheme}://{c['hurtig_admin_user']}:{password}@127.0.0.1:{amqp_tunnel()}/{quote(c['hurtig_vhost'], safe='')}"
+        + (f"?{q}" if q else "")
+    )
+    if c["hurtig_amqp_tls"]:
+        files = amqp_tls_files()
+        context = ssl.create_default_context(cafile=str(files / "ca.pem"))
+        context.load_cert_chain(str(files / "cert.pem"), str(files / "key.pem"))
+        params.ssl_options = pika.SSLOptions(context, server_hostname=BROKER)
+    return params
 
 
 def molecule_env() -> dict[str, str]:
@@ -232,7 +265,7 @@ def node(name: str, *cmd: str, check: bool = True, stdin: str | None = None) -> 
 def queue_state(name: str) -> tuple[int, int]:
     """(ready messages, consumers) of a queue; (-1, -1) while the broker does not answer."""
     try:
-        conn = pika.BlockingConnection(pika.URLParameters(amqp_admin_url() + "?connection_attempts=1&socket_timeout=2"))
+        conn = pika.BlockingConnection(amqp_admin_params(connection_attempts="1", socket_timeout="2"))
     except pika.exceptions.AMQPError:
         return -1, -1
     try:

@@ -1,16 +1,19 @@
 """Fixtures for the Python package's tests: a real RabbitMQ, never a mock.
 
 The broker runs in a container built from Debian's archive by images/build.sh
-(rabbitmq-trixie), published on a random 127.0.0.1 port. Set HURTIG_TEST_AMQP_URL
-(an administrator's URL with a vhost) to use a broker of your own instead.
+(rabbitmq-trixie), published on a random 127.0.0.1 port, with an AMQPS listener (clients
+verified against a throwaway CA, tests/pki.py) on another. Set HURTIG_TEST_AMQP_URL (an
+administrator's URL with a vhost) to use a broker of your own instead (the TLS tests skip).
 """
 
 from __future__ import annotations
 
 import importlib.util
 import os
+import shutil
 import socket
 import subprocess
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -19,6 +22,7 @@ from pathlib import Path
 from types import ModuleType
 
 import pika
+import pki
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -40,6 +44,8 @@ class Broker:
     port: int
     container: str | None
     vhost: str = "hurtig"
+    tls_port: int | None = None
+    tls_dir: Path | None = None  # ca.pem, cert.pem and key.pem of a client of the CA
 
     def url(self, user: str = "admin", password: str = "admin-pw", **query: str) -> str:
         q = "&".join(f"{k}={v}" for k, v in query.items())
@@ -135,14 +141,29 @@ def broker() -> Iterator[Broker]:
     ).stdout.strip()
     subprocess.run([str(ROOT / "images" / "build.sh"), "build", "rabbitmq-trixie"], check=True)
     name = f"hurtig-test-rabbitmq-{uuid.uuid4().hex[:8]}"
-    port = _free_port()  # a fixed host port, so that clients find the broker after a restart
+    port, tls_port = _free_port(), _free_port()  # fixed host ports: clients find the broker after a restart
+    tls_dir = Path(tempfile.mkdtemp(prefix="hurtig-test-tls-"))
+    tls_dir.chmod(0o755)
+    ca = pki.make_ca(tls_dir)
+    pki.issue(tls_dir, ca, "localhost", "server-")
+    pki.issue(tls_dir, ca, "client", "")
+    (tls_dir / "tls.conf").write_text(
+        "listeners.ssl.default = 5671\n"
+        + "".join(f"ssl_options.{k} = /etc/rabbitmq/tls/{v}\n" for k, v in
+                  (("cacertfile", "ca.pem"), ("certfile", "server-cert.pem"), ("keyfile", "server-key.pem")))
+        + "ssl_options.verify = verify_peer\nssl_options.fail_if_no_peer_cert = true\n"
+    )  # fmt: skip
+    (tls_dir / "tls.conf").chmod(0o644)
     subprocess.run(
-        ["docker", "run", "-d", "--name", name, "--hostname", "localhost", "-p", f"127.0.0.1:{port}:5672", image],
+        ["docker", "run", "-d", "--name", name, "--hostname", "localhost",
+         "-p", f"127.0.0.1:{port}:5672", "-p", f"127.0.0.1:{tls_port}:5671",
+         "-v", f"{tls_dir}:/etc/rabbitmq/tls:ro", "-v", f"{tls_dir / 'tls.conf'}:/etc/rabbitmq/conf.d/20-tls.conf:ro",
+         image],
         check=True,
         capture_output=True,
-    )
+    )  # fmt: skip
     try:
-        b = Broker("127.0.0.1", port, name)
+        b = Broker("127.0.0.1", port, name, tls_port=tls_port, tls_dir=tls_dir)
         deadline = time.monotonic() + 120
         while subprocess.run(
             ["docker", "exec", name, "rabbitmq-diagnostics", "-q", "check_port_connectivity"],
@@ -165,6 +186,7 @@ def broker() -> Iterator[Broker]:
         yield b
     finally:
         subprocess.run(["docker", "rm", "-f", name], capture_output=True, check=False)
+        shutil.rmtree(tls_dir, ignore_errors=True)
 
 
 @pytest.fixture

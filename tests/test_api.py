@@ -27,7 +27,7 @@ def free_port() -> int:
 
 
 class Api:
-    def __init__(self, broker, functions: dict[str, str], max_body: int = 4096, **env: str) -> None:
+    def __init__(self, broker, functions: dict[str, str], max_body: int = 4096, wait: bool = True, **env: str) -> None:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.env = dict(
@@ -42,7 +42,8 @@ class Api:
         )
         self.env.update(env)
         self.proc = subprocess.Popen([sys.executable, "-m", "hurtig.api"], env=self.env)
-        self.wait_ready()
+        if wait:
+            self.wait_ready()
 
     def wait_ready(self, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout

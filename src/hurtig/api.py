@@ -60,6 +60,7 @@ class Settings:
     retry_after: int = 5
     backoff_max: float = 10.0
     amqp_password_file: str | None = None
+    amqp_tls: amqp.Tls | None = None
     # seconds a stopping process keeps its open connections (hurtig.serve); more than the
     # ingress's upstream keepalive_timeout
     drain: float = 0.0
@@ -77,6 +78,7 @@ class Settings:
         return cls(
             amqp_urls=urls,
             amqp_password_file=env.get("HURTIG_AMQP_PASSWORD_FILE") or None,
+            amqp_tls=amqp.tls_from_env(env, urls, "hurtig-api"),
             functions=functions,
             exchange=env.get("HURTIG_EXCHANGE", "hurtig.jobs"),
             host=env.get("HURTIG_API_HOST", "127.0.0.1"),
@@ -136,7 +138,8 @@ class Publisher:
             attempt += 1
             try:
                 url = amqp.resolve(url, self.s.amqp_password_file)  # a rotated password is read here
-                self.connection = await asyncio.wait_for(aiormq.connect(url), timeout=10)
+                context = amqp.ssl_context(self.s.amqp_tls) if self.s.amqp_tls else None  # files read here too
+                self.connection = await asyncio.wait_for(aiormq.connect(url, context=context), timeout=10)
                 log.info("broker connected", extra={"broker": self.connection.url.host})
                 delay = 0.2
                 await self._keep_channel(self.connection)

@@ -70,6 +70,7 @@ class Settings:
     health_file: str = "/tmp/hurtig-worker.health"
     backoff_max: float = 30.0
     amqp_password_file: str | None = None
+    amqp_tls: amqp.Tls | None = None
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -82,6 +83,7 @@ class Settings:
         return cls(
             amqp_urls=urls,
             amqp_password_file=env.get("HURTIG_AMQP_PASSWORD_FILE") or None,
+            amqp_tls=amqp.tls_from_env(env, urls, "hurtig-worker"),
             function=env["HURTIG_FUNCTION"],
             queue=env["HURTIG_QUEUE"],
             handler=env["HURTIG_HANDLER"],
@@ -164,6 +166,8 @@ class Worker:
         params = pika.URLParameters(url)
         params.heartbeat = params.heartbeat or 30
         params.blocked_connection_timeout = 60
+        if params.ssl_options is not None and self.s.amqp_tls is not None:  # amqps://: our CA, files read now
+            params.ssl_options = pika.SSLOptions(amqp.ssl_context(self.s.amqp_tls), server_hostname=params.host)
         self.connection = pika.BlockingConnection(params)
         self.channel = self.connection.channel()
         self.channel.confirm_delivery()

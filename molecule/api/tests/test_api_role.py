@@ -3,13 +3,40 @@
 from __future__ import annotations
 
 import json
+import sys
+from pathlib import Path
 
 import pika
 import requests
+import testinfra
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "resources" / "tests"))
+from helpers import tls_files, tls_options
 
 testinfra_hosts = ["ansible://api-a"]
 
 API = "http://127.0.0.1:23000"
+
+
+def admin() -> pika.ConnectionParameters:
+    """AMQPS to the broker as its administrator, a client of the deployment's CA."""
+    params = pika.URLParameters("amqps://hurtig-admin:test-admin-pw@127.0.0.1:25692/hurtig")
+    params.ssl_options = tls_options(tls_files("broker-a", "/etc/rabbitmq/tls"), server_hostname="broker-a")
+    return params
+
+
+def test_the_api_reaches_the_broker_over_tls_only(host):
+    info = json.loads(host.check_output("docker inspect hurtig-api"))[0]
+    env = dict(e.split("=", 1) for e in info["Config"]["Env"])
+    assert all(url.startswith("amqps://") and ":5671/" in url for url in env["HURTIG_AMQP_URLS"].split(","))
+    [mount] = [m for m in info["Mounts"] if m["Destination"] == "/run/secrets/hurtig-tls"]
+    assert mount["Source"] == "/etc/hurtig/api-tls" and mount["RW"] is False
+    key = host.file("/etc/hurtig/api-tls/key.pem")
+    assert (key.uid, key.mode) == (10001, 0o440)
+    broker = testinfra.get_host("docker://broker-a")
+    rows = broker.check_output("rabbitmqctl -q list_connections user ssl --formatter json")
+    api = [c for c in json.loads(rows) if c["user"] == "hurtig-api"]
+    assert len(api) == 2 and all(c["ssl"] for c in api)  # one per process (HURTIG_API_WORKERS=2)
 
 
 def test_container_runs_hardened_with_one_process_per_setting(host):
@@ -25,7 +52,7 @@ def test_job_posted_to_the_api_lands_in_the_queue():
     r = requests.post(f"{API}/v1/functions/sleep/jobs", json={"task": "Hi."}, timeout=10)
     assert r.status_code == 202, r.text
     job_id = r.json()["job_id"]
-    conn = pika.BlockingConnection(pika.URLParameters("amqp://hurtig-admin:test-admin-pw@127.0.0.1:25692/hurtig"))
+    conn = pika.BlockingConnection(admin())
     ch = conn.channel()
     method, props, body = ch.basic_get("jobs.sleep", auto_ack=True)
     conn.close()

@@ -9,7 +9,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pika
 import requests
 import testinfra
 import urllib3
@@ -27,7 +26,7 @@ INGRESS = stack.INGRESS
 
 
 def queue(name: str) -> tuple[int, int]:
-    return queue_state(pika.URLParameters(stack.amqp_admin_url()), name)
+    return queue_state(stack.amqp_admin_params(), name)
 
 
 def playbook(name: str, *args: str) -> str:
@@ -118,6 +117,21 @@ def test_the_three_brokers_are_one_cluster_and_each_job_queue_lives_on_all_three
         for suffix in ("", ".retry", ".dead"):
             q = queues[f"jobs.{name}{suffix}"]
             assert q["type"] == "quorum" and sorted(q["members"]) == nodes, q
+
+
+def test_every_api_and_worker_connection_is_amqps_with_a_node_certificate_of_the_ca():
+    """The jobs of the tests above flowed over these connections: TLS end to end."""
+    users, subjects = set(), set()
+    for broker in stack.BROKERS:
+        out = stack.node(broker, "rabbitmqctl", "-q", "list_connections", "user", "port", "ssl", "ssl_protocol",
+                         "peer_cert_subject", "peer_cert_issuer", "--formatter", "json")  # fmt: skip
+        for c in json.loads(out):
+            assert c["ssl"] is True and c["port"] == 5671 and c["ssl_protocol"] in ("tlsv1.3", "tlsv1.2"), c
+            assert c["peer_cert_issuer"] == "CN=hurtig CA", c
+            users.add(c["user"])
+            subjects.add(c["peer_cert_subject"])
+    assert {"hurtig-api", "hurtig-worker-record", "hurtig-worker-resize", "hurtig-worker-sleep"} <= users
+    assert {f"CN={n}" for n in (*stack.API_NODES, stack.WORKER)} <= subjects
 
 
 def test_each_function_has_its_own_broker_user_and_sees_only_its_password(host):

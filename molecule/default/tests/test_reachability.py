@@ -36,14 +36,14 @@ DESIGN: dict[tuple[str, int], frozenset[str]] = {
     ("ingress", 80): ANYONE,
     ("ingress", 443): ANYONE,
     ("api", 3000): frozenset({"ingress"}),  # and the monitoring group, absent in staging
-    ("broker", 5672): frozenset({"api", "workers"}),
+    ("broker", 5671): frozenset({"api", "workers"}),  # AMQPS (plaintext AMQP is closed)
     ("broker", 4369): frozenset({"broker"}),  # epmd
     ("broker", 25672): frozenset({"broker"}),  # Erlang distribution
     ("broker", 15692): frozenset(),  # Prometheus: the monitoring group, absent in staging
 }
 # Ports nothing may reach from another node even though they do not listen on the private
 # address (bound to 127.0.0.1): probed as well.
-ALSO_PROBED = {("broker", 15672)}  # the management UI
+ALSO_PROBED = {("broker", 15672), ("broker", 5672)}  # the management UI; plaintext AMQP
 # 127.0.0.1 -> the ingress: an HTTP answer, not just a TCP accept (Docker's proxy accepts
 # whatever the node's firewall does)
 PUBLISHED = {f"https://127.0.0.1:{stack.INGRESS_PORT}/healthz": 200, "http://127.0.0.1:28080/healthz": 200}

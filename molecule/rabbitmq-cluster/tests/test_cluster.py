@@ -7,13 +7,14 @@ import json
 import re
 import sys
 import uuid
+from functools import cache
 from pathlib import Path
 
 import pika
 import testinfra
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "resources" / "tests"))
-from helpers import ROOT, broker_password, drain_queue, playbook, run_playbook, wait_for
+from helpers import ROOT, broker_password, drain_queue, playbook, run_playbook, tls_files, tls_options, wait_for
 
 testinfra_hosts = ["ansible://rabbitmq-c1"]
 
@@ -24,7 +25,15 @@ def node(name: str):
     return testinfra.get_host(f"docker://{name}")
 
 
+@cache
+def ca_and_client() -> Path:
+    return tls_files("rabbitmq-c1", "/etc/rabbitmq/tls")
+
+
 def connect(port: int, user: str = "hurtig-admin", password: str = "test-admin-pw") -> pika.BlockingConnection:
+    """AMQPS to the node published on `port`, as a client of the cluster's CA (broker 1's
+    own client certificate), checking the node's certificate for its name."""
+    name = next(n for n, p in NODES.items() if p == port)
     return pika.BlockingConnection(
         pika.ConnectionParameters(
             host="127.0.0.1",
@@ -33,6 +42,7 @@ def connect(port: int, user: str = "hurtig-admin", password: str = "test-admin-p
             credentials=pika.PlainCredentials(user, password),
             connection_attempts=30,
             retry_delay=1,
+            ssl_options=tls_options(ca_and_client(), server_hostname=name),
         )
     )
 
@@ -84,6 +94,31 @@ def running_nodes(host) -> list[str]:
 
 def test_cluster_has_three_running_nodes(host):
     assert running_nodes(host) == [f"rabbit@{n}" for n in sorted(NODES)]
+
+
+def test_the_brokers_talk_to_each_other_over_tls_and_only_on_their_private_address(host):
+    peer = node("rabbitmq-c2")
+    addr = peer.check_output("hostname -I").split()[0]
+    for port in (4369, 25672):  # epmd, distribution: the private address (epmd: and loopback)
+        assert peer.socket(f"tcp://{addr}:{port}").is_listening
+        assert (
+            not peer.socket(f"tcp://0.0.0.0:{port}").is_listening and not peer.socket(f"tcp://:::{port}").is_listening
+        )
+    # broker 2's distribution port presents its certificate of the cluster's CA ...
+    hello = (
+        "import ssl, socket; c = ssl.create_default_context(cafile='/etc/rabbitmq/tls/ca.pem'); "
+        "s = c.wrap_socket(socket.create_connection(('rabbitmq-c2', 25672), 10), server_hostname='rabbitmq-c2'); "
+        "print(dict(x[0] for x in s.getpeercert()['subject'])['commonName'])"
+    )
+    assert host.check_output(f'python3 -c "{hello}"') == "rabbitmq-c2"
+    # ... and the CLI tools go over TLS too (rabbitmqctl, here to another node, works)
+    assert "rabbitmq-c2" in host.check_output("rabbitmqctl -q -n rabbit@rabbitmq-c2 cluster_status --formatter json")
+    # an Erlang peer with the cookie but without TLS gets nothing
+    plain = host.run(
+        "runuser -u rabbitmq -- env HOME=/var/lib/rabbitmq RABBITMQ_CTL_ERL_ARGS='-proto_dist inet_tcp'"
+        " timeout 60 /usr/lib/rabbitmq/bin/rabbitmqctl -q -n rabbit@rabbitmq-c2 cluster_status"
+    )
+    assert plain.rc != 0, plain.stdout
 
 
 def test_quorum_queue_has_three_members(host):

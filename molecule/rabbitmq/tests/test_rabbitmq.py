@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import ssl
 import sys
 import time
 import uuid
+from functools import cache
 from pathlib import Path
 
 import pika
@@ -13,12 +15,13 @@ import pytest
 from pika.exceptions import ChannelClosedByBroker, ProbableAuthenticationError
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "resources" / "tests"))
-from helpers import broker_password, drain_queue
+from helpers import broker_password, drain_queue, tls_files, tls_options
 
 testinfra_hosts = ["ansible://rabbitmq-1"]
 
-PORT = 25670
+PORT = 25670  # the node's AMQPS port, 5671
 VHOST = "hurtig"
+NODE = "rabbitmq-1"
 USERS = {
     "admin": ("hurtig-admin", "test-admin-pw"),
     "api": ("hurtig-api", "test-api-pw"),
@@ -32,7 +35,23 @@ def drain(queue: str, role: str = "worker") -> list[str]:
     return drain_queue(connect(role), queue)
 
 
-def connect(role: str, user: str | None = None, password: str | None = None) -> pika.BlockingConnection:
+@cache
+def files() -> Path:
+    return tls_files(NODE, "/etc/rabbitmq/tls")
+
+
+def tls(**kwargs: bool) -> pika.SSLOptions:
+    """A client of this deployment's CA (the broker node's own client certificate)."""
+    return tls_options(files(), server_hostname=NODE, **kwargs)
+
+
+def connect(
+    role: str,
+    user: str | None = None,
+    password: str | None = None,
+    ssl_options: pika.SSLOptions | None = None,
+    attempts: int = 30,
+) -> pika.BlockingConnection:
     if role in USERS:
         user, password = USERS[role]
     params = pika.ConnectionParameters(
@@ -40,8 +59,9 @@ def connect(role: str, user: str | None = None, password: str | None = None) -> 
         port=PORT,
         virtual_host=VHOST,
         credentials=pika.PlainCredentials(user, password),
-        connection_attempts=30,
+        connection_attempts=attempts,
         retry_delay=1,
+        ssl_options=ssl_options or tls(),
     )
     return pika.BlockingConnection(params)
 
@@ -102,8 +122,17 @@ def test_data_directory_is_on_the_data_volume(host):
 
 def test_listeners(host):
     addr = host.check_output("hostname -I").split()[0]
-    assert host.socket(f"tcp://{addr}:5672").is_listening
+    assert host.socket(f"tcp://{addr}:5671").is_listening
+    assert not host.socket("tcp://0.0.0.0:5671").is_listening
+    # with TLS on, no plaintext AMQP at all
+    assert not host.socket(f"tcp://{addr}:5672").is_listening
     assert not host.socket("tcp://0.0.0.0:5672").is_listening
+    # epmd (and its loopback) and Erlang distribution on the node's address only
+    for port in (4369, 25672):
+        assert host.socket(f"tcp://{addr}:{port}").is_listening, port
+        assert not host.socket(f"tcp://0.0.0.0:{port}").is_listening, port
+        assert not host.socket(f"tcp://:::{port}").is_listening, port
+    assert host.socket("tcp://127.0.0.1:4369").is_listening
     assert host.socket("tcp://127.0.0.1:15672").is_listening
     assert host.socket(f"tcp://{addr}:15692").is_listening
 
@@ -129,6 +158,32 @@ def test_prometheus_metrics(host):
         "print([m for m in ('rabbitmq_queues', 'rabbitmq_connections') if m in b])\""
     )
     assert out == "['rabbitmq_queues', 'rabbitmq_connections']"
+
+
+def test_the_broker_presents_a_certificate_of_the_ca_for_its_name_and_address(host):
+    addr = host.check_output("hostname -I").split()[0]
+    for name in (NODE, addr):  # both names the clients may use
+        connect("admin", ssl_options=tls_options(files(), server_hostname=name)).close()
+    with pytest.raises(ssl.SSLCertVerificationError):  # a name that is not in it
+        connect("admin", ssl_options=tls_options(files(), server_hostname="elsewhere.example"), attempts=1)
+
+
+def test_a_client_without_a_certificate_of_the_ca_is_refused():
+    with pytest.raises(pika.exceptions.AMQPConnectionError):
+        connect("admin", ssl_options=tls(client_cert=False), attempts=1)
+
+
+def test_a_client_without_the_ca_refuses_the_broker():
+    with pytest.raises(ssl.SSLCertVerificationError):
+        connect("admin", ssl_options=tls_options(None, server_hostname=NODE), attempts=1)
+
+
+def test_node_key_stays_private(host):
+    key = host.file("/etc/rabbitmq/tls/key.pem")
+    assert (key.user, key.group, key.mode) == ("root", "rabbitmq", 0o440)
+    ca_key = host.file("/etc/hurtig/pki/ca.key")
+    assert (ca_key.user, ca_key.mode) == ("root", 0o600)
+    assert host.file("/etc/hurtig/pki").mode == 0o700
 
 
 def test_guest_is_refused():

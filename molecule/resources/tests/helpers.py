@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import ssl
 import subprocess
 import time
 from collections.abc import Callable
@@ -16,6 +17,36 @@ import pika
 import pytest
 
 ROOT = Path(__file__).resolve().parents[3]
+TLS_CACHE = ROOT / ".cache" / "tls"
+
+
+def tls_files(node: str, directory: str, read: Callable[[str], str] | None = None) -> Path:
+    """A copy of a node's AMQPS files (ca.pem, cert.pem, key.pem of role hurtig's tls.yml)
+    in .cache/tls/<node>/, read with `docker exec` or the given reader (SSH for the stack)."""
+    dest = TLS_CACHE / node
+    dest.mkdir(parents=True, exist_ok=True, mode=0o700)
+    for name in ("ca.pem", "cert.pem", "key.pem"):
+        text = (
+            read(f"{directory}/{name}")
+            if read
+            else subprocess.run(
+                ["docker", "exec", node, "cat", f"{directory}/{name}"], check=True, capture_output=True, text=True
+            ).stdout
+        )
+        path = dest / name
+        path.touch(mode=0o600)
+        path.write_text(text)
+    return dest
+
+
+def tls_options(files: Path | None, server_hostname: str, client_cert: bool = True) -> pika.SSLOptions:
+    """pika's TLS options as the API and workers use them (hurtig.amqp.ssl_context): the
+    broker's certificate and name checked against the CA (files=None: the system's CAs
+    only), the client's certificate presented unless client_cert is false."""
+    context = ssl.create_default_context(cafile=str(files / "ca.pem") if files else None)
+    if files and client_cert:
+        context.load_cert_chain(str(files / "cert.pem"), str(files / "key.pem"))
+    return pika.SSLOptions(context, server_hostname=server_hostname)
 
 
 def broker_password(secret: str, user: str) -> str:

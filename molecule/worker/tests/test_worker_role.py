@@ -3,21 +3,43 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import sys
 import time
 import uuid
+from functools import cache
 from pathlib import Path
 
 import pika
+import testinfra
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "resources" / "tests"))
-from helpers import playbook, queue_state, wait_for
+from helpers import playbook, queue_state, tls_files, tls_options, wait_for
 
 testinfra_hosts = ["ansible://worker-w"]
 
 ROOT = Path(__file__).resolve().parents[3]
-AMQP = pika.URLParameters("amqp://hurtig-admin:test-admin-pw@127.0.0.1:25691/hurtig")
+
+
+@cache
+def amqp(user: str = "hurtig-admin", password: str = "test-admin-pw") -> pika.URLParameters:
+    """AMQPS to the broker, a client of the deployment's CA."""
+    params = pika.URLParameters(f"amqps://{user}:{password}@127.0.0.1:25691/hurtig")
+    params.ssl_options = tls_options(tls_files("broker-w", "/etc/rabbitmq/tls"), server_hostname="broker-w")
+    return params
+
+
+def test_the_inventorys_ca_signs_every_certificate(host):
+    ca = (Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]) / "ca" / "ca.pem").read_text()
+    broker = testinfra.get_host("docker://broker-w")
+    assert broker.file("/etc/hurtig/pki/ca.pem").content_string.strip() == ca.strip()
+    assert host.file("/etc/hurtig/worker-tls/ca.pem").content_string.strip() == ca.strip()
+    issuer = host.check_output(
+        'python3 -c "from cryptography import x509; print(x509.load_pem_x509_certificate('
+        "open('/etc/hurtig/worker-tls/cert.pem', 'rb').read()).issuer.rfc4514_string())\""
+    )
+    assert issuer == "CN=the operator's CA"
 
 
 def containers(host, function: str) -> list[str]:
@@ -43,9 +65,10 @@ def test_replicas_run_hardened(host):
     assert not any("test-worker-pw" in e for e in info["Config"]["Env"])  # the password is a file
     # each function's own broker user: a container sees only that user's password
     urls = next(e for e in info["Config"]["Env"] if e.startswith("HURTIG_AMQP_URLS="))
-    assert "amqp://hurtig-worker-sleep:{password}@" in urls
+    assert "amqps://hurtig-worker-sleep:{password}@" in urls and ":5671/" in urls  # over TLS
     mounts = {m["Destination"]: m["Source"] for m in info["Mounts"]}
     assert mounts["/run/secrets/hurtig"] == "/etc/hurtig/worker/hurtig-worker-sleep"
+    assert mounts["/run/secrets/hurtig-tls"] == "/etc/hurtig/worker-tls"
     assert host.check_output("docker exec hurtig-sleep-1 ls /run/secrets/hurtig") == "amqp.password"
     assert sorted(host.check_output("ls /etc/hurtig/worker").split()) == ["hurtig-worker-record", "hurtig-worker-sleep"]
     wait_for(lambda: "healthy" in host.check_output("docker inspect -f '{{.State.Health.Status}}' hurtig-sleep-1"))
@@ -58,7 +81,7 @@ def test_daemon_config(host):
 
 
 def test_jobs_are_processed_and_acked(host):
-    conn = pika.BlockingConnection(pika.URLParameters("amqp://hurtig-api:test-api-pw@127.0.0.1:25691/hurtig"))
+    conn = pika.BlockingConnection(amqp("hurtig-api", "test-api-pw"))
     ch = conn.channel()
     ch.confirm_delivery()
     ids = [str(uuid.uuid4()) for _ in range(50)]
@@ -67,10 +90,10 @@ def test_jobs_are_processed_and_acked(host):
         ch.basic_publish("hurtig.jobs", "record", body, pika.BasicProperties(delivery_mode=2, message_id=job_id))
     conn.close()
     wait_for(lambda: all(host.file(f"/var/lib/hurtig/output/{i}").exists for i in ids[-5:]))
-    wait_for(lambda: queue_state(AMQP, "jobs.record")[0] == 0)
+    wait_for(lambda: queue_state(amqp(), "jobs.record")[0] == 0)
     for job_id in ids:
         assert host.file(f"/var/lib/hurtig/output/{job_id}").exists
-    assert queue_state(AMQP, "jobs.record.dead")[0] == 0
+    assert queue_state(amqp(), "jobs.record.dead")[0] == 0
 
 
 def test_scale_up_and_down_with_changes_only_on_the_first_run(host):
@@ -78,7 +101,7 @@ def test_scale_up_and_down_with_changes_only_on_the_first_run(host):
     assert changed(first) > 0
     assert containers(host, "sleep") == [f"hurtig-sleep-{i}" for i in range(1, 6)]
     assert containers(host, "record") == ["hurtig-record-1"]  # untouched
-    wait_for(lambda: queue_state(AMQP, "jobs.sleep")[1] == 5)
+    wait_for(lambda: queue_state(amqp(), "jobs.sleep")[1] == 5)
     again = playbook(str(ROOT / "playbooks/scale.yml"), "-e", "function=sleep", "-e", "replicas=5")
     assert changed(again) == 0
     down = playbook(str(ROOT / "playbooks/scale.yml"), "-e", "function=sleep", "-e", "replicas=1")
@@ -94,7 +117,7 @@ def test_killed_container_is_restarted(host):
     host.run_test(f"kill -9 {pid}")
     wait_for(lambda: host.check_output("docker inspect -f '{{.RestartCount}}' hurtig-record-1") != "0")
     wait_for(lambda: containers(host, "record") == ["hurtig-record-1"])
-    wait_for(lambda: queue_state(AMQP, "jobs.record")[1] == 1)
+    wait_for(lambda: queue_state(amqp(), "jobs.record")[1] == 1)
 
 
 def test_docker_restart_keeps_workers_running(host):
@@ -108,14 +131,14 @@ def test_a_job_returned_by_five_redeploys_is_processed_not_dead_lettered(host):
     """RabbitMQ before 4.3 counts every return toward x-delivery-limit (a worker stopped
     mid-job included); retries are decided by the worker's own count of failed attempts."""
     job_id = str(uuid.uuid4())
-    conn = pika.BlockingConnection(pika.URLParameters("amqp://hurtig-api:test-api-pw@127.0.0.1:25691/hurtig"))
+    conn = pika.BlockingConnection(amqp("hurtig-api", "test-api-pw"))
     ch = conn.channel()
     ch.confirm_delivery()
     body = json.dumps({"job_id": job_id, "function": "sleep", "payload": "job.........."}).encode()  # 10 s
     ch.basic_publish("hurtig.jobs", "sleep", body, pika.BasicProperties(delivery_mode=2, message_id=job_id))
     conn.close()
     for _ in range(5):  # more returns than max_retries (3): the old delivery limit dead-lettered it
-        wait_for(lambda: queue_state(AMQP, "jobs.sleep") == (0, 2), timeout=60, interval=0.2)  # taken
+        wait_for(lambda: queue_state(amqp(), "jobs.sleep") == (0, 2), timeout=60, interval=0.2)  # taken
         time.sleep(1)  # mid-job
         host.run_test("docker restart -t 1 hurtig-sleep-1 hurtig-sleep-2")  # SIGTERM, SIGKILL after 1 s
 
@@ -124,4 +147,4 @@ def test_a_job_returned_by_five_redeploys_is_processed_not_dead_lettered(host):
         return any(job_id in line and '"job ok"' in line for line in logs.splitlines())
 
     wait_for(done, timeout=60)
-    assert queue_state(AMQP, "jobs.sleep.dead")[0] == 0
+    assert queue_state(amqp(), "jobs.sleep.dead")[0] == 0
