@@ -266,12 +266,12 @@ def queue_state(name: str) -> tuple[int, int]:
     """(ready messages, consumers) of a queue; (-1, -1) while the broker does not answer."""
     try:
         conn = pika.BlockingConnection(amqp_admin_params(connection_attempts="1", socket_timeout="2"))
-    except pika.exceptions.AMQPError:
+    except (pika.exceptions.AMQPError, OSError):  # OSError: a TLS handshake cut by a broker restart
         return -1, -1
     try:
         ok = conn.channel().queue_declare(name, passive=True).method
         return ok.message_count, ok.consumer_count
-    except pika.exceptions.AMQPError:
+    except (pika.exceptions.AMQPError, OSError):
         return -1, -1
     finally:
         if conn.is_open:
