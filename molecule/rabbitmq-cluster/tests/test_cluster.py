@@ -96,31 +96,6 @@ def test_cluster_has_three_running_nodes(host):
     assert running_nodes(host) == [f"rabbit@{n}" for n in sorted(NODES)]
 
 
-def test_the_brokers_talk_to_each_other_over_tls_and_only_on_their_private_address(host):
-    peer = node("rabbitmq-c2")
-    addr = peer.check_output("hostname -I").split()[0]
-    for port in (4369, 25672):  # epmd, distribution: the private address (epmd: and loopback)
-        assert peer.socket(f"tcp://{addr}:{port}").is_listening
-        assert (
-            not peer.socket(f"tcp://0.0.0.0:{port}").is_listening and not peer.socket(f"tcp://:::{port}").is_listening
-        )
-    # broker 2's distribution port presents its certificate of the cluster's CA ...
-    hello = (
-        "import ssl, socket; c = ssl.create_default_context(cafile='/etc/rabbitmq/tls/ca.pem'); "
-        "s = c.wrap_socket(socket.create_connection(('rabbitmq-c2', 25672), 10), server_hostname='rabbitmq-c2'); "
-        "print(dict(x[0] for x in s.getpeercert()['subject'])['commonName'])"
-    )
-    assert host.check_output(f'python3 -c "{hello}"') == "rabbitmq-c2"
-    # ... and the CLI tools go over TLS too (rabbitmqctl, here to another node, works)
-    assert "rabbitmq-c2" in host.check_output("rabbitmqctl -q -n rabbit@rabbitmq-c2 cluster_status --formatter json")
-    # an Erlang peer with the cookie but without TLS gets nothing
-    plain = host.run(
-        "runuser -u rabbitmq -- env HOME=/var/lib/rabbitmq RABBITMQ_CTL_ERL_ARGS='-proto_dist inet_tcp'"
-        " timeout 60 /usr/lib/rabbitmq/bin/rabbitmqctl -q -n rabbit@rabbitmq-c2 cluster_status"
-    )
-    assert plain.rc != 0, plain.stdout
-
-
 def test_quorum_queue_has_three_members(host):
     queues = json.loads(host.check_output("rabbitmqctl list_queues -p hurtig name type members --formatter json"))
     by_name = {q["name"]: q for q in queues}

@@ -178,6 +178,24 @@ def test_a_client_without_the_ca_refuses_the_broker():
         connect("admin", ssl_options=tls_options(None, server_hostname=NODE), attempts=1)
 
 
+def test_distribution_and_the_cli_tools_go_over_tls(host):
+    # the distribution port presents the node's certificate of the CA ...
+    hello = (
+        "import ssl, socket; c = ssl.create_default_context(cafile='/etc/rabbitmq/tls/ca.pem'); "
+        f"s = c.wrap_socket(socket.create_connection(('{NODE}', 25672), 10), server_hostname='{NODE}'); "
+        "print(dict(x[0] for x in s.getpeercert()['subject'])['commonName'])"
+    )
+    assert host.check_output(f'python3 -c "{hello}"') == NODE
+    # ... the CLI tools reach the node over TLS ...
+    assert host.run("rabbitmq-diagnostics -q check_running").rc == 0
+    # ... and an Erlang peer with the cookie but without TLS gets nothing
+    plain = host.run(
+        "runuser -u rabbitmq -- env HOME=/var/lib/rabbitmq RABBITMQ_CTL_ERL_ARGS='-proto_dist inet_tcp'"
+        " timeout 60 /usr/lib/rabbitmq/bin/rabbitmqctl -q status"
+    )
+    assert plain.rc != 0, plain.stdout
+
+
 def test_node_key_stays_private(host):
     key = host.file("/etc/rabbitmq/tls/key.pem")
     assert (key.user, key.group, key.mode) == ("root", "rabbitmq", 0o440)
