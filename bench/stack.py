@@ -41,6 +41,8 @@ import pika
 import yaml
 from ansible.parsing.vault import VaultLib, VaultSecret
 
+from hurtig import amqp
+
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIO = ROOT / "molecule" / "default"
 STAGING = ROOT / "inventories" / "staging"
@@ -173,9 +175,8 @@ def amqp_admin_params(**query: str) -> pika.URLParameters:
     )
     if c["hurtig_amqp_tls"]:
         files = amqp_tls_files()
-        context = ssl.create_default_context(cafile=str(files / "ca.pem"))
-        context.load_cert_chain(str(files / "cert.pem"), str(files / "key.pem"))
-        params.ssl_options = pika.SSLOptions(context, server_hostname=BROKER)
+        tls = amqp.Tls(str(files / "ca.pem"), str(files / "cert.pem"), str(files / "key.pem"))
+        params.ssl_options = pika.SSLOptions(amqp.ssl_context(tls), server_hostname=BROKER)
     return params
 
 

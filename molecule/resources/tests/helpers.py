@@ -16,6 +16,8 @@ from pathlib import Path
 import pika
 import pytest
 
+from hurtig import amqp
+
 ROOT = Path(__file__).resolve().parents[3]
 TLS_CACHE = ROOT / ".cache" / "tls"
 
@@ -40,13 +42,15 @@ def tls_files(node: str, directory: str, read: Callable[[str], str] | None = Non
 
 
 def tls_options(files: Path | None, server_hostname: str, client_cert: bool = True) -> pika.SSLOptions:
-    """pika's TLS options as the API and workers use them (hurtig.amqp.ssl_context): the
+    """pika's TLS options with the API's and workers' context (hurtig.amqp.ssl_context): the
     broker's certificate and name checked against the CA (files=None: the system's CAs
     only), the client's certificate presented unless client_cert is false."""
-    context = ssl.create_default_context(cafile=str(files / "ca.pem") if files else None)
-    if files and client_cert:
-        context.load_cert_chain(str(files / "cert.pem"), str(files / "key.pem"))
-    return pika.SSLOptions(context, server_hostname=server_hostname)
+    if files is None:
+        return pika.SSLOptions(ssl.create_default_context(), server_hostname=server_hostname)
+    cert, key = (str(files / "cert.pem"), str(files / "key.pem")) if client_cert else (None, None)
+    return pika.SSLOptions(
+        amqp.ssl_context(amqp.Tls(str(files / "ca.pem"), cert, key)), server_hostname=server_hostname
+    )
 
 
 def broker_password(secret: str, user: str) -> str:
