@@ -8,9 +8,9 @@ cd "$(dirname "$0")/.."
 passed=0 failed=0
 logdir=${HURTIG_TEST_LOGS:-.cache/test-logs}
 mkdir -p "$logdir"
-record() { # kind name rc seconds
+record() { # kind name rc seconds [log file, default <kind>-<name>.log]
   if [ "$3" -eq 0 ]; then passed=$((passed + 1)); echo "[test] $1 $2: ok ($4 s)"
-  else failed=$((failed + 1)); echo "[test] $1 $2: FAILED ($4 s, log: $logdir/$1-$2.log)"; fi
+  else failed=$((failed + 1)); echo "[test] $1 $2: FAILED ($4 s, log: $logdir/${5:-$1-$2.log})"; fi
 }
 
 # On a failure CI shows only stdout: print what failed, not just the destroy step's tail.
@@ -38,16 +38,21 @@ while IFS= read -r line; do
 done < <(scripts/lint.sh 2>&1)
 echo "[test] lint took $((SECONDS - t0)) s"
 
-# Unit tests: one item per test module.
-for mod in $(find tests src -name 'test_*.py' -not -path '*/node_modules/*' 2>/dev/null | sort); do
-  t0=$SECONDS
-  name=$(basename "$mod" .py)
-  python -m pytest -q -p no:cacheprovider "$mod" > "$logdir/unit-$name.log" 2>&1
-  rc=$?
-  tail -n 1 "$logdir/unit-$name.log"
-  [ $rc -ne 0 ] && failure_excerpt "$logdir/unit-$name.log"
-  record unit "$name" $rc $((SECONDS - t0))
-done
+# Unit tests: one pytest run (one throwaway broker for all), one item per test module.
+t0=$SECONDS
+mapfile -t mods < <(find tests src -name 'test_*.py' -not -path '*/node_modules/*' 2>/dev/null | sort)
+rm -f "$logdir/unit.xml"
+python -m pytest -q -p no:cacheprovider --continue-on-collection-errors --junitxml="$logdir/unit.xml" "${mods[@]}" > "$logdir/unit.log" 2>&1
+rc=$?
+tail -n 1 "$logdir/unit.log"
+[ $rc -ne 0 ] && failure_excerpt "$logdir/unit.log"
+report=$([ -s "$logdir/unit.xml" ] && python scripts/unit-report.py "$logdir/unit.xml" "${mods[@]}")
+while read -r name mrc secs; do [ -n "$name" ] && record unit "$name" "$mrc" "$secs" unit.log; done <<< "$report"
+# pytest failed outside every test (a crash, a bad option, a fixture's teardown): one more item
+if [ $rc -ne 0 ] && ! awk '$2 != 0 {bad = 1} END {exit !bad}' <<< "$report"; then
+  record unit pytest 1 $((SECONDS - t0)) unit.log
+fi
+echo "[test] unit took $((SECONDS - t0)) s"
 
 # Molecule scenarios: one item per scenario.
 rm -f .cache/faults-ci.json
