@@ -11,10 +11,14 @@ processed (or RECOVERY_S passes) and reports, per fault:
     workers_running (after recovery, all replicas), in_flight_bound (replicas x prefetch)
 
 then throws malformed requests at the ingress (`bad_input`: counts per status, no 5xx,
-nothing accepted). Exits 1 on any lost job, an unbounded duplicate count, a 5xx on bad
-input or a worker that did not come back.
+nothing accepted; no key, wrong keys, a key for another function included), and floods it
+with --wrong-keys distinct wrong API keys at full rate while a valid client posts
+(`wrong_key_flood`: every wrong key 401, and the valid client's jobs/s beside the same
+client without the flood). Exits 1 on any lost job, an unbounded duplicate count, a 5xx on
+bad input, a wrong key not answered 401, a valid job not accepted during the flood, or a
+worker that did not come back.
 
-    python bench/chaos.py [--n N] [--rate R] [--only name,name] [--out bench/faults.json]
+    python bench/chaos.py [--n N] [--rate R] [--only name,name] [--wrong-keys K] [--out bench/faults.json]
 
 The stack is staging's, with its three brokers: the broker faults hit the node leading the
 job queue (kill -9, restart, a 30 s partition from the other brokers) or rebuild broker 1
@@ -130,13 +134,14 @@ def redeploy_workers() -> None:
 
 def rotate_passwords() -> None:
     # new passwords for the API and worker users (characters that break an unencoded URL),
-    # rolled out by site.yml; every client connection is then closed, so that the API and
-    # the workers must log in again with the file the run wrote, without a restart. Then
-    # the vault's values again the same way, so that the stack ends as the inventory says.
+    # rolled out by site.yml's layers that hold them (README, Rotating a broker password);
+    # every client connection is then closed, so that the API and the workers must log in
+    # again with the file the run wrote, without a restart. Then the vault's values again
+    # the same way, so that the stack ends as the inventory says.
     token = uuid.uuid4().hex[:12]
     rotated = {"vault_rabbitmq_api_password": f"api@:/%#{token}", "vault_rabbitmq_worker_password": f"wk?&=/{token}"}
     for extra in (["-e", json.dumps(rotated)], []):
-        stack.playbook("../site.yml", *extra)
+        stack.playbook("../site.yml", "--tags", "broker,api,workers", *extra)
         for broker in stack.BROKERS:  # each node closes its own clients' connections
             stack.node(broker, "rabbitmqctl", "close_all_connections", "password rotated")
 
@@ -261,18 +266,25 @@ async def raw_request(head: bytes, body_chunks: list[bytes], pause: float = 0.0,
 async def bad_input(repeat: int) -> dict[str, Counter[str]]:
     url = f"{stack.INGRESS}/v1/functions/{FUNCTION}/jobs"
     rng = random.Random(42)
+    json_ = {"Content-Type": "application/json"} | stack.auth()  # a valid key: the body is what is wrong
+    keyless = {"Content-Type": "application/json"}
     cases: dict[str, list[tuple[str, dict[str, str], bytes]]] = {
-        "garbage_body": [("POST", {"Content-Type": "application/json"}, rng.randbytes(200)) for _ in range(repeat)],
+        "garbage_body": [("POST", json_, rng.randbytes(200)) for _ in range(repeat)],
         "wrong_content_type": [
-            ("POST", {"Content-Type": ct}, b'{"a": 1}')
+            ("POST", {"Content-Type": ct} | stack.auth(), b'{"a": 1}')
             for ct in ("text/plain", "application/x-www-form-urlencoded", "multipart/form-data", "application/xml")
             for _ in range(max(1, repeat // 4))
         ],
-        "huge_body_2mb": [("POST", {"Content-Type": "application/json"}, b'{"a":"' + b"x" * 2_000_000 + b'"}')] * 3,
-        "invalid_utf8": [("POST", {"Content-Type": "application/json"}, b'{"a": "\xff\xfe\xc3("}')] * repeat,
-        "deep_nesting": [("POST", {"Content-Type": "application/json"}, b"[" * 5000 + b"]" * 5000)] * repeat,
-        "empty_body": [("POST", {"Content-Type": "application/json"}, b"")] * repeat,
-        "wrong_method": [("GET", {}, b"")] * repeat,
+        "huge_body_2mb": [("POST", json_, b'{"a":"' + b"x" * 2_000_000 + b'"}')] * 3,
+        "invalid_utf8": [("POST", json_, b'{"a": "\xff\xfe\xc3("}')] * repeat,
+        "deep_nesting": [("POST", json_, b"[" * 5000 + b"]" * 5000)] * repeat,
+        "empty_body": [("POST", json_, b"")] * repeat,
+        "wrong_method": [("GET", stack.auth(), b"")] * repeat,
+        "no_key": [("POST", keyless, b"{}")] * repeat,
+        "wrong_key": [
+            ("POST", keyless | {"Authorization": f"Bearer wrong-{i:06d}-0123456789abc"}, b"{}") for i in range(repeat)
+        ],
+        "malformed_authorization": [("POST", keyless | {"Authorization": "Basic Zm9vOmJhcg=="}, b"{}")] * repeat,
     }
     results: dict[str, Counter[str]] = {}
     connector = aiohttp.TCPConnector(limit=16, ssl=stack.ssl_context())
@@ -290,13 +302,20 @@ async def bad_input(repeat: int) -> dict[str, Counter[str]]:
             results[name] = Counter(await asyncio.gather(*(one(*r) for r in reqs)))
         names = ["nope", "x" * 300, "..%2f", "r%00"]  # unknown, too long, traversal, NUL
         unknown = [f"{stack.INGRESS}/v1/functions/{names[i % len(names)]}/jobs" for i in range(repeat)]
-        results["unknown_function"] = Counter(
-            await asyncio.gather(*(one("POST", {"Content-Type": "application/json"}, b"{}", u) for u in unknown))
+        results["unknown_function"] = Counter(await asyncio.gather(*(one("POST", json_, b"{}", u) for u in unknown)))
+        # a valid key for another function: the record-only client calls sleep
+        other = f"{stack.INGRESS}/v1/functions/sleep/jobs"
+        scoped = {"Content-Type": "application/json"} | stack.auth("example-record")
+        results["key_for_another_function"] = Counter(
+            await asyncio.gather(*(one("POST", scoped, b"{}", other) for _ in range(repeat)))
         )
     body = b'{"slow": true}'
     head = (
         b"POST /v1/functions/record/jobs HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
-        b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n"
+        + f"Authorization: {stack.auth()['Authorization']}\r\n".encode()
+        + b"Content-Length: "
+        + str(len(body)).encode()
+        + b"\r\n\r\n"
     )
     # slow clients: a body dribbled out a byte every 2 s, and a body that never comes
     # (nginx drops them after client_body_timeout: "closed", its 408 is only logged)
@@ -334,6 +353,57 @@ def run_bad_input(repeat: int) -> dict:
     return result
 
 
+async def _wrong_keys(n: int, concurrency: int) -> tuple[Counter[str], float]:
+    """n POSTs, each with a different wrong API key, as fast as `concurrency` clients go."""
+    url = f"{stack.INGRESS}/v1/functions/{FUNCTION}/jobs"
+    statuses: Counter[str] = Counter()
+    sem = asyncio.Semaphore(concurrency)
+    connector = aiohttp.TCPConnector(limit=concurrency, ssl=stack.ssl_context())
+    t0 = time.monotonic()
+    async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=30)) as session:
+
+        async def one(i: int) -> None:
+            headers = {"Content-Type": "application/json", "Authorization": f"Bearer flood-{i:08d}-{uuid.uuid4().hex}"}
+            async with sem:
+                try:
+                    async with session.post(url, data=b"{}", headers=headers) as resp:
+                        await resp.read()
+                        statuses[str(resp.status)] += 1
+                except (aiohttp.ClientError, TimeoutError) as exc:
+                    statuses[type(exc).__name__] += 1
+
+        await asyncio.gather(*(one(i) for i in range(n)))
+    return statuses, time.monotonic() - t0
+
+
+def run_wrong_key_flood(flood: int, valid: int) -> dict:
+    """`flood` distinct wrong keys at full rate; the valid client's jobs/s during it, beside a
+    run of the same client without it (same path, same script)."""
+    wait_healthy()
+    alone = stack.post_jobs(valid, concurrency=8)
+
+    async def both() -> tuple[stack.Load, tuple[Counter[str], float]]:
+        attack = asyncio.create_task(_wrong_keys(flood, concurrency=64))
+        await asyncio.sleep(0.5)  # the flood is running
+        during = await stack.post_jobs_async(valid, concurrency=8)
+        return during, await attack
+
+    during, (statuses, seconds) = asyncio.run(both())
+    wait_healthy()
+    result = {
+        "wrong_keys": flood,
+        "wrong_key_rps": round(flood / seconds),
+        "wrong_key_statuses": dict(sorted(statuses.items())),
+        "valid_jobs": valid,
+        "valid_rps_alone": round(valid / alone.seconds),
+        "valid_rps_during_flood": round(valid / during.seconds),
+        "valid_non_202": {k: v for k, v in (alone.statuses + during.statuses).items() if k != "202"},
+    }
+    result["valid_ratio"] = round(result["valid_rps_during_flood"] / max(result["valid_rps_alone"], 1), 2)
+    print(f"[chaos] wrong_key_flood: {json.dumps(result)}", flush=True)
+    return result
+
+
 def summary(report: dict) -> int:
     for name, r in report["faults"].items():
         print(
@@ -343,6 +413,13 @@ def summary(report: dict) -> int:
     if "bad_input" in report:
         b = report["bad_input"]
         print(f"[chaos] bad_input: {b['requests']} requests, 5xx {b['5xx']}, accepted {b['accepted']}")
+    if "wrong_key_flood" in report:
+        f = report["wrong_key_flood"]
+        print(
+            f"[chaos] wrong_key_flood: {f['wrong_keys']} wrong keys at {f['wrong_key_rps']}/s "
+            f"{f['wrong_key_statuses']}; valid client {f['valid_rps_during_flood']} jobs/s during it, "
+            f"{f['valid_rps_alone']} alone (x{f['valid_ratio']})"
+        )
     print(f"[chaos] n={report['n']} in {report['seconds']} s, failures: {report['failures'] or 'none'}")
     return 0
 
@@ -352,16 +429,18 @@ def main() -> int:
     ap.add_argument("--n", type=int, default=1000, help="jobs per fault (default 1000; the full run: 10000)")
     ap.add_argument("--rate", type=float, default=250, help="jobs per second (open loop)")
     ap.add_argument("--load-at", type=float, default=0.3, help="inject the fault after this share of the load")
-    ap.add_argument("--only", default="", help="comma-separated faults (and/or bad_input)")
+    ap.add_argument("--only", default="", help="comma-separated faults (and/or bad_input, wrong_key_flood)")
+    ap.add_argument("--wrong-keys", type=int, default=10000, help="distinct wrong API keys of the flood")
     ap.add_argument("--out", default=str(stack.ROOT / "bench" / "faults.json"))
     ap.add_argument("--summary", metavar="JSON", help="print a line per fault of an earlier run and exit")
     args = ap.parse_args()
     if args.summary:
         return summary(json.loads(Path(args.summary).read_text()))
     only = [s for s in args.only.split(",") if s]
-    unknown = set(only) - set(FAULTS) - {"bad_input"}
+    unknown = set(only) - set(FAULTS) - {"bad_input", "wrong_key_flood"}
     if unknown:
-        ap.error(f"unknown fault(s): {', '.join(sorted(unknown))}; known: {', '.join(FAULTS)}, bad_input")
+        known = ", ".join([*FAULTS, "bad_input", "wrong_key_flood"])
+        ap.error(f"unknown fault(s): {', '.join(sorted(unknown))}; known: {known}")
 
     t0 = time.monotonic()
     report: dict = {
@@ -388,6 +467,11 @@ def main() -> int:
         report["bad_input"] = r
         if r["5xx"] or r["accepted"] or r["processed"] or r["workers_running"] != REPLICAS:
             failures.append("bad_input")
+    if not only or "wrong_key_flood" in only:
+        r = run_wrong_key_flood(args.wrong_keys, max(200, args.n // 2))
+        report["wrong_key_flood"] = r
+        if set(r["wrong_key_statuses"]) != {"401"} or r["valid_non_202"]:
+            failures.append("wrong_key_flood")
     report["seconds"] = round(time.monotonic() - t0)
     report["failures"] = failures
     Path(args.out).write_text(json.dumps(report, indent=2) + "\n")

@@ -43,6 +43,7 @@ TARGETS = {
 POST_LUA = """wrk.method = "POST"
 wrk.body = '{"bench": true}'
 wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "%s"
 """
 
 
@@ -50,7 +51,7 @@ def wrk(path: str, post: bool = False) -> dict[str, float]:
     """Requests per second (2xx only) and latency percentiles of one wrk run."""
     cmd = ["wrk", f"-t{WRK_THREADS}", f"-c{WRK_CONNECTIONS}", f"-d{WRK_SECONDS}s", "--latency"]
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as lua:
-        lua.write(POST_LUA)
+        lua.write(POST_LUA % stack.auth()["Authorization"])
     if post:
         cmd += ["-s", lua.name]
     out = subprocess.run([*cmd, stack.INGRESS + path], capture_output=True, text=True, check=True).stdout

@@ -78,6 +78,16 @@ def secrets() -> dict[str, str]:
     return yaml.safe_load(vault.decrypt((STAGING / "group_vars" / "all" / "vault.yml").read_bytes()))
 
 
+def api_key(client: str = "example-all") -> str:
+    """An example client's API key (inventories/api-keys.example; staging's vault holds its hash)."""
+    return str(_yaml(ROOT / "inventories" / "api-keys.example")["staging"][client])
+
+
+def auth(client: str = "example-all") -> dict[str, str]:
+    """The Authorization header of an example client."""
+    return {"Authorization": f"Bearer {api_key(client)}"}
+
+
 def function(name: str) -> dict[str, Any]:
     """A function of staging's list, with the contract's defaults (the hurtig_functions filter)."""
     path = ROOT / "roles" / "hurtig" / "filter_plugins" / "hurtig_functions.py"
@@ -342,7 +352,7 @@ async def _post_jobs(n: int, rate: float, concurrency: int, function: str, paylo
     sem = asyncio.Semaphore(concurrency)
     connector = aiohttp.TCPConnector(limit=concurrency, ssl=ssl_context())
     timeout = aiohttp.ClientTimeout(total=15)
-    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout, headers=auth()) as session:
 
         async def one(i: int) -> None:
             async with sem:
@@ -373,6 +383,11 @@ def post_jobs(
 ) -> Load:
     """POST n jobs through the ingress (rate 0: as fast as `concurrency` clients go)."""
     return asyncio.run(_post_jobs(n, rate, concurrency, function, payload or {}))
+
+
+async def post_jobs_async(n: int, concurrency: int = 32, function: str = "record") -> Load:
+    """post_jobs inside a running event loop (beside other load)."""
+    return await _post_jobs(n, 0, concurrency, function, {})
 
 
 def main(argv: list[str]) -> int:

@@ -9,6 +9,7 @@ administrator's URL with a vhost) to use a broker of your own instead (the TLS t
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import shutil
 import socket
@@ -85,13 +86,18 @@ class Broker:
         )
         return out.stdout
 
-    def declare_function(self, name: str, delivery_limit: int = 20, retry_delay_ms: int = 200) -> str:
+    def declare_function(
+        self, name: str, delivery_limit: int = 20, retry_delay_ms: int = 200, max_ready: int = 100000
+    ) -> str:
         """The topology the rabbitmq role declares for one function (its filter
-        rabbitmq_topology, not a copy); returns its queue."""
+        rabbitmq_topology, not a copy), its bounds policy included; returns its queue."""
         topology = role_plugin("rabbitmq", "filter_plugins", "rabbitmq_topology").rabbitmq_topology
-        fn = {"name": name, "queue": f"jobs.{name}", "queue_type": "quorum",
-              "delivery_limit": delivery_limit, "retry_delay_ms": retry_delay_ms}  # fmt: skip
+        fn = {"name": name, "queue": f"jobs.{name}", "queue_type": "quorum", "delivery_limit": delivery_limit,
+              "retry_delay_ms": retry_delay_ms, "max_ready": max_ready, "max_ready_bytes": 1 << 28}  # fmt: skip
         doc = topology([fn], JOBS, RETRY, DEAD)
+        for p in doc["policies"]:
+            self.rabbitmqctl("set_policy", "-p", self.vhost, "--apply-to", p["apply-to"], "--priority",
+                             str(p["priority"]), p["name"], p["pattern"], json.dumps(p["definition"]))  # fmt: skip
         conn = self.connect()
         ch = conn.channel()
         for x in doc["exchanges"]:

@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -17,6 +18,8 @@ import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from hurtig import auth
+
 SRC = Path(__file__).resolve().parent.parent / "src"
 
 
@@ -26,10 +29,33 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+KEY = "tests-key-0123456789abcdefghij"  # allowed every function (the default keys file)
+
+
+def write_keys(entries: list[dict]) -> Path:
+    """A keys file as the api role writes it (hurtig.auth)."""
+    path = Path(tempfile.mkdtemp()) / "api-keys.json"
+    path.write_text(json.dumps(entries))
+    return path
+
+
 class Api:
-    def __init__(self, broker, functions: dict[str, str], max_body: int = 4096, wait: bool = True, **env: str) -> None:
+    def __init__(
+        self,
+        broker,
+        functions: dict[str, str],
+        max_body: int = 4096,
+        wait: bool = True,
+        keys: list[dict] | None = None,
+        key: str = KEY,
+        **env: str,
+    ) -> None:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
+        self.key = key
+        if keys is None:
+            keys = [{"name": "tests", "sha256": [auth.digest(KEY)], "functions": ["*"]}]
+        self.keys_file = write_keys(keys)
         self.env = dict(
             os.environ,
             PYTHONPATH=str(SRC),
@@ -39,6 +65,7 @@ class Api:
             HURTIG_API_WORKERS="1",
             HURTIG_API_MAX_BODY=str(max_body),
             HURTIG_CONFIRM_TIMEOUT="2",
+            HURTIG_API_KEYS_FILE=str(self.keys_file),
         )
         self.env.update(env)
         self.proc = subprocess.Popen([sys.executable, "-m", "hurtig.api"], env=self.env)
@@ -60,6 +87,8 @@ class Api:
         if data is None:
             data = json.dumps(body if body is not None else {"n": 1}).encode()
         headers.setdefault("Content-Type", "application/json")
+        if self.key:
+            headers.setdefault("Authorization", f"Bearer {self.key}")
         return requests.post(f"{self.base}/v1/functions/{function}/jobs", data=data, headers=headers, timeout=10)
 
     def wait_accepting(self, function: str, timeout: float, why: str) -> None:
@@ -140,6 +169,30 @@ def test_idempotency_key_gives_the_same_job_id(api_env, broker):
     assert json.loads(messages[0][1])["idempotency_key"] == "order-42"
 
 
+def test_a_full_function_gets_503_alone_and_loses_nothing(broker):
+    """Back-pressure per function: over its queue's bound (the role's policy) the broker
+    refuses the job and the API answers 503 with Retry-After; another function keeps 202."""
+    full, other = (f"bp{uuid.uuid4().hex[:8]}" for _ in range(2))
+    queues = {full: broker.declare_function(full, max_ready=5), other: broker.declare_function(other)}
+    api = Api(broker, queues)
+    try:
+        # a quorum queue refuses jobs once it holds more than max_ready: one sequential client
+        # gets max_ready + 1 accepted
+        accepted = [api.post(full, {"i": i}) for i in range(6)]
+        assert [r.status_code for r in accepted] == [202] * 6
+        for _ in range(3):
+            r = api.post(full)
+            assert r.status_code == 503, r.text
+            assert r.json()["error"] == "queue_full" and int(r.headers["Retry-After"]) > 0
+            assert api.post(other).status_code == 202
+        metrics = requests.get(f"{api.base}/metrics", timeout=5).text
+        assert 'hurtig_api_jobs_rejected_total{reason="queue_full"} 3' in metrics
+    finally:
+        api.close()
+    assert sorted(p.message_id for p, _ in broker.get_all(queues[full])) == sorted(r.json()["job_id"] for r in accepted)
+    assert broker.count(queues[other]) == 3
+
+
 def test_health_ready_metrics_openapi(api_env):
     api, name, _ = api_env
     assert requests.get(f"{api.base}/healthz", timeout=5).json() == {"status": "ok"}
@@ -195,13 +248,20 @@ def test_broker_outage_gives_503_fast_and_recovers_without_restart(broker):
             lambda k: k == k.strip()
         ),
     ),
+    authorization=st.one_of(
+        st.just(f"Bearer {KEY}"),
+        st.none(),
+        st.text(st.characters(max_codepoint=0xFF, exclude_characters="\r\n"), max_size=300).filter(
+            lambda k: k == k.strip()
+        ),
+    ),
 )
-def test_fuzz_never_a_5xx_while_the_broker_is_up(api_env, function, content_type, data, key):
+def test_fuzz_never_a_5xx_while_the_broker_is_up(api_env, function, content_type, data, key, authorization):
     api, name, _ = api_env
     api.wait_ready()  # an earlier test restarted the broker: 503 until reconnected is right
     path = name if function == "known" else function
-    headers = {"Content-Type": content_type}
+    headers = {"Content-Type": content_type} | ({"Authorization": authorization} if authorization is not None else {})
     if key is not None:
         headers["Idempotency-Key"] = key
     r = requests.post(f"{api.base}/v1/functions/{path}/jobs", data=data, headers=headers, timeout=10)
-    assert r.status_code in {202, 400, 404, 405, 413, 415}, (r.status_code, r.text)
+    assert r.status_code in {202, 400, 401, 404, 405, 413, 415}, (r.status_code, r.text)

@@ -6,8 +6,10 @@ import base64
 import io
 import time
 
+import pytest
 from PIL import Image
 
+from hurtig.jobs import Rejected
 from hurtig.worker import JobContext
 from hurtig_examples import record, resize, sleep
 
@@ -33,6 +35,20 @@ def test_resize_writes_a_thumbnail_idempotently(tmp_path, monkeypatch):
     with Image.open(tmp_path / "job-1.png") as img:
         assert img.size == (200, 150)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["job-1.png"]
+
+
+def test_resize_reads_only_under_the_allowed_input_directories(tmp_path, monkeypatch):
+    inputs, outside = tmp_path / "in", tmp_path / "secret"
+    inputs.mkdir(), outside.mkdir()
+    monkeypatch.setenv("HURTIG_OUTPUT_DIR", str(tmp_path / "out"))
+    monkeypatch.setenv("HURTIG_INPUT_DIRS", str(inputs))
+    Image.new("RGB", (40, 40), "blue").save(inputs / "ok.png")
+    Image.new("RGB", (40, 40), "blue").save(outside / "no.png")
+    (inputs / "link.png").symlink_to(outside / "no.png")
+    assert resize.handle({"source": str(inputs / "ok.png"), "width": 10, "height": 10}, JOB)["size"] == [10, 10]
+    for name in (outside / "no.png", inputs / ".." / "secret" / "no.png", inputs / "link.png", "/etc/passwd"):
+        with pytest.raises(Rejected, match="outside the allowed input directories"):
+            resize.handle({"source": str(name), "width": 10, "height": 10}, JOB)
 
 
 def test_sleep_milliseconds_for_the_drain_benchmark():

@@ -26,6 +26,8 @@ def test_defaults_are_applied_once_from_the_spec():
         "max_retries": 3,
         "delivery_limit": 20,
         "retry_delay_ms": 5000,
+        "max_ready": 100000,
+        "max_ready_bytes": 268435456,
         "timeout": 60,
         "group": "workers",
         "queue_type": "quorum",

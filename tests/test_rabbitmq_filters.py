@@ -21,7 +21,7 @@ def export(broker) -> dict:
 
 def vhost_definitions(broker) -> dict:
     defs = export(broker)
-    kinds = ("exchanges", "queues", "bindings")
+    kinds = ("exchanges", "queues", "bindings", "policies")
     return {k: [x for x in defs.get(k, []) if x.get("vhost") == broker.vhost] for k in kinds}
 
 
@@ -60,23 +60,38 @@ def test_permissions_that_differ(broker):
 
 def test_the_topology_imports_routes_jobs_and_compares(broker, function_name):
     fn = {"name": function_name, "queue": f"jobs.{function_name}", "queue_type": "quorum",
-          "delivery_limit": 20, "retry_delay_ms": 200}  # fmt: skip
+          "delivery_limit": 20, "retry_delay_ms": 200, "max_ready": 2, "max_ready_bytes": 1 << 20}  # fmt: skip
     wanted = topology.rabbitmq_topology([fn], JOBS, RETRY, DEAD)
     missing = topology.rabbitmq_topology_missing(wanted, vhost_definitions(broker))
     assert {q["name"] for q in missing["queues"]} == {fn["queue"], fn["queue"] + ".retry", fn["queue"] + ".dead"}
     assert len(missing["bindings"]) == 3
+    assert [p["name"] for p in missing["policies"]] == [f"hurtig-bounds-{function_name}"]
 
     import_definitions(broker, missing)
     now = vhost_definitions(broker)
-    assert topology.rabbitmq_topology_missing(wanted, now) == {"exchanges": [], "queues": [], "bindings": []}
+    nothing = {"exchanges": [], "queues": [], "bindings": [], "policies": []}
+    assert topology.rabbitmq_topology_missing(wanted, now) == nothing
     assert topology.rabbitmq_topology_mismatches(wanted, now) == []
 
+    # the bounds policy applies to the job queue: a quorum queue refuses (nacks) jobs once it
+    # holds more than max_ready (2): the first three are confirmed, then every one is refused
     conn = broker.connect("api", "api-pw")
     ch = conn.channel()
     ch.confirm_delivery()
-    ch.basic_publish(JOBS, function_name, b"{}", pika.BasicProperties(delivery_mode=2), mandatory=True)
+    for _ in range(3):
+        ch.basic_publish(JOBS, function_name, b"{}", pika.BasicProperties(delivery_mode=2), mandatory=True)
+    for _ in range(2):
+        with pytest.raises(pika.exceptions.NackError):
+            ch.basic_publish(JOBS, function_name, b"{}", pika.BasicProperties(delivery_mode=2), mandatory=True)
     conn.close()
-    assert broker.count(fn["queue"]) == 1
+    assert broker.count(fn["queue"]) == 3
+
+    # a bound is mutable: a changed one is imported again and replaces the policy
+    wider = topology.rabbitmq_topology([{**fn, "max_ready": 3}], JOBS, RETRY, DEAD)
+    again = topology.rabbitmq_topology_missing(wider, now)
+    assert [p["definition"]["max-length"] for p in again["policies"]] == [3]
+    import_definitions(broker, again)
+    assert topology.rabbitmq_topology_missing(wider, vhost_definitions(broker)) == nothing
 
     changed = topology.rabbitmq_topology([{**fn, "delivery_limit": 25}], JOBS, RETRY, DEAD)
     assert topology.rabbitmq_topology_mismatches(changed, now) == [

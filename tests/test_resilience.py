@@ -155,7 +155,8 @@ def test_a_stopping_api_refuses_new_connections_and_answers_its_open_ones(broker
     conns = [http.client.HTTPConnection("127.0.0.1", api.port, timeout=5) for _ in range(6)]
 
     def post(conn: http.client.HTTPConnection) -> tuple[int, str]:
-        conn.request("POST", f"/v1/functions/{function_name}/jobs", b"{}", {"Content-Type": "application/json"})
+        headers = {"Content-Type": "application/json", "Authorization": f"Bearer {api.key}"}
+        conn.request("POST", f"/v1/functions/{function_name}/jobs", b"{}", headers)
         r = conn.getresponse()
         r.read()
         return r.status, r.getheader("Connection", "")

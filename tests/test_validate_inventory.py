@@ -66,9 +66,11 @@ VAULT_ID = f"example@{ROOT / 'inventories' / 'vault-password.example'}"
 
 
 def example_secrets(name: str) -> dict[str, str]:
+    """The secrets (strings) of an example vault."""
     vault = VaultLib([("example", VaultSecret(EXAMPLE_PASSWORD.read_bytes().strip()))])
     path = ROOT / "inventories" / name / "group_vars" / "all" / "vault.yml"
-    return yaml.safe_load(vault.decrypt(path.read_bytes()))
+    values = yaml.safe_load(vault.decrypt(path.read_bytes()))
+    return {k: v for k, v in values.items() if isinstance(v, str)}  # the API keys are hashes already
 
 
 @pytest.mark.parametrize("name", ["production", "staging"])
@@ -102,3 +104,30 @@ def test_a_missing_secret_is_named_without_printing_values(tmp_path):
     assert "worker_amqp_password is not set for stg-worker-1" in out.stdout
     for value in example_secrets("staging").values():
         assert value not in out.stdout + out.stderr
+
+
+def test_the_example_api_keys_are_listed_and_refused(tmp_path):
+    listed = yaml.safe_load((ROOT / "playbooks" / "validate_inventory.yml").read_text())[0]["vars"]
+    examples = yaml.safe_load((ROOT / "inventories" / "api-keys.example").read_text())
+    for keys in examples.values():
+        for key in keys.values():
+            assert hashlib.sha256(key.encode()).hexdigest() in listed["hurtig_example_api_key_sha256"]
+    # an inventory with real secrets but an example key is refused, naming the file
+    inv = tmp_path / "inv"
+    shutil.copytree(ROOT / "inventories" / "staging", inv)
+    vault = inv / "group_vars" / "all" / "vault.yml"
+    vault.unlink()
+    main = inv / "group_vars" / "all" / "main.yml"
+    text = main.read_text().replace('"{{ vault_', '"{{ real_')
+    real = {f"real_{k[len('vault_') :]}": f"real-secret-{k}-0123456789" for k in example_secrets("staging")}
+    digest = hashlib.sha256(examples["staging"]["example-record"].encode()).hexdigest()
+    real["real_hurtig_api_keys"] = [{"name": "c", "sha256": digest, "functions": ["record"]}]
+    main.write_text(text + yaml.safe_dump(real))
+    out = run(inv)
+    assert out.returncode != 0
+    assert "holds an example key (inventories/api-keys.example)" in out.stdout, out.stdout[-2000:]
+    # a key for a function that does not exist is named
+    real["real_hurtig_api_keys"] = [{"name": "c", "sha256": "a" * 64, "functions": ["nope"]}]
+    main.write_text(text + yaml.safe_dump(real))
+    out = run(inv)
+    assert out.returncode != 0 and "no function named nope in the functions list" in out.stdout, out.stdout[-2000:]

@@ -136,6 +136,24 @@ def test_failing_job_is_retried_then_dead_lettered_with_the_error(broker, functi
     assert broker.count(f"{queue}.retry") == 0
 
 
+def test_a_rejected_job_is_dead_lettered_at_once_with_the_reason(broker, function_name):
+    queue = broker.declare_function(function_name, retry_delay_ms=100)
+    attempts: list[int] = []
+
+    def handler(payload: Any, job: JobContext) -> None:
+        attempts.append(job.attempt)
+        raise jobs.Rejected("source '/etc/passwd' is outside the allowed input directories")
+
+    [job_id] = publish(broker, function_name)
+    with running(Worker(settings(broker, function_name, max_retries=3), handler)):
+        wait_until(lambda: broker.count(f"{queue}.dead") == 1)
+    assert attempts == [0]  # no retry
+    [(props, _)] = broker.get_all(f"{queue}.dead")
+    assert props.message_id == job_id
+    assert props.headers[jobs.DEAD_REASON] == "rejected"
+    assert "outside the allowed input directories" in props.headers[jobs.ERROR]
+
+
 def test_invalid_messages_go_straight_to_the_dead_letter_queue(broker, function_name):
     queue = broker.declare_function(function_name)
     called: list[str] = []

@@ -1,8 +1,10 @@
 """The job API: accept a job, publish it as a persistent message, await the broker's
-confirm, and only then answer 202. No confirm, no 202: a broker outage, a negative
-confirm, an unroutable job or a confirm timeout answer 503 with Retry-After.
+confirm, and only then answer 202. No confirm, no 202: a broker outage, an unroutable job
+or a confirm timeout answer 503 with Retry-After; so does a function whose queue is over its
+bound (the broker nacks: queue_full). Only a client with an API key scoped to the function
+may submit (hurtig.auth): 401 without a valid key, 403 outside its scope.
 
-    POST /v1/functions/{name}/jobs   JSON body -> 202 {"job_id": ...}
+    POST /v1/functions/{name}/jobs   JSON body, Authorization: Bearer <key> -> 202 {"job_id": ...}
     GET  /healthz                    the process is up
     GET  /readyz                     the broker connection is usable (200) or not (503)
     GET  /metrics                    Prometheus text format
@@ -26,7 +28,6 @@ import socket
 import sys
 import time
 import uuid
-from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -37,14 +38,14 @@ import aiormq.abc
 from aiohttp import web
 from pamqp import commands as spec
 
-from hurtig import amqp, jobs, logs, serve
+from hurtig import amqp, auth, jobs, logs, openapi, serve
+from hurtig.metrics import Metrics
 
 log = logging.getLogger("hurtig.api")
 
 IDEMPOTENCY_NAMESPACE = uuid.UUID("5d7c5a4e-8c55-4b8e-9a57-0f1d1d3a6b21")
 IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,200}$")
 MAX_DEPTH = 64
-LATENCY_BUCKETS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,9 @@ class Settings:
     backoff_max: float = 10.0
     amqp_password_file: str | None = None
     amqp_tls: amqp.Tls | None = None
+    # API keys (hurtig.auth): the keys file; auth off only when asked for (a benchmark's baseline)
+    keys_file: str | None = None
+    auth: bool = True
     # seconds a stopping process keeps its open connections (hurtig.serve); more than the
     # ingress's upstream keepalive_timeout
     drain: float = 0.0
@@ -75,10 +79,16 @@ class Settings:
         if not urls or raw is None:
             raise SystemExit("hurtig-api: set HURTIG_AMQP_URL and HURTIG_FUNCTIONS (or HURTIG_FUNCTIONS_FILE)")
         functions = {f["name"]: f.get("queue", f["name"]) for f in json.loads(raw)}
+        tls = amqp.tls_from_env(env, urls, "hurtig-api")
+        auth_on = env.get("HURTIG_API_AUTH", "on") != "off"
+        if auth_on:
+            if not env.get("HURTIG_API_KEYS_FILE"):
+                raise SystemExit("hurtig-api: set HURTIG_API_KEYS_FILE (API keys), or HURTIG_API_AUTH=off")
+            auth.Keys(env["HURTIG_API_KEYS_FILE"])  # a missing or malformed file stops the start
         return cls(
             amqp_urls=urls,
             amqp_password_file=env.get("HURTIG_AMQP_PASSWORD_FILE") or None,
-            amqp_tls=amqp.tls_from_env(env, urls, "hurtig-api"),
+            amqp_tls=tls,
             functions=functions,
             exchange=env.get("HURTIG_EXCHANGE", "hurtig.jobs"),
             host=env.get("HURTIG_API_HOST", "127.0.0.1"),
@@ -88,6 +98,8 @@ class Settings:
             confirm_timeout=float(env.get("HURTIG_CONFIRM_TIMEOUT", "5")),
             retry_after=int(env.get("HURTIG_RETRY_AFTER", "5")),
             drain=float(env.get("HURTIG_API_DRAIN_S", "0")),
+            keys_file=env.get("HURTIG_API_KEYS_FILE") if auth_on else None,
+            auth=auth_on,
         )
 
 
@@ -191,61 +203,21 @@ class Publisher:
             raise Unavailable("confirm_timeout") from None
         except aiormq.exceptions.PublishError:
             raise Unavailable("unroutable") from None
+        except aiormq.exceptions.DeliveryError:
+            # a nack: the broker refuses a job when the function's queue is over its bound
+            # (max-length, overflow reject-publish): back-pressure for this function alone
+            raise Unavailable("queue_full") from None
         except (aiormq.exceptions.AMQPError, ConnectionError, RuntimeError) as exc:
             log.warning("publish failed", extra={"error": repr(exc)})
             raise Unavailable("broker_unavailable") from None
         if not isinstance(confirmation, spec.Basic.Ack):
-            raise Unavailable("nack")
-
-
-class Metrics:
-    def __init__(self) -> None:
-        self.accepted: Counter[str] = Counter()
-        self.rejected: Counter[str] = Counter()
-        self.latency_buckets = [0] * len(LATENCY_BUCKETS)
-        self.latency_sum = 0.0
-        self.latency_count = 0
-
-    def observe(self, seconds: float) -> None:
-        self.latency_sum += seconds
-        self.latency_count += 1
-        for i, bound in enumerate(LATENCY_BUCKETS):
-            if seconds <= bound:
-                self.latency_buckets[i] += 1
-
-    def render(self, ready: bool) -> str:
-        lines = [
-            "# HELP hurtig_api_jobs_accepted_total Jobs confirmed by the broker and answered 202.",
-            "# TYPE hurtig_api_jobs_accepted_total counter",
-        ]
-        lines += [f'hurtig_api_jobs_accepted_total{{function="{f}"}} {n}' for f, n in sorted(self.accepted.items())]
-        lines += [
-            "# HELP hurtig_api_jobs_rejected_total Requests not accepted, by reason.",
-            "# TYPE hurtig_api_jobs_rejected_total counter",
-        ]
-        lines += [f'hurtig_api_jobs_rejected_total{{reason="{r}"}} {n}' for r, n in sorted(self.rejected.items())]
-        lines += [
-            "# HELP hurtig_api_publish_seconds Publish-to-confirm latency.",
-            "# TYPE hurtig_api_publish_seconds histogram",
-        ]
-        lines += [
-            f'hurtig_api_publish_seconds_bucket{{le="{b}"}} {n}'
-            for b, n in zip(LATENCY_BUCKETS, self.latency_buckets, strict=True)
-        ]
-        lines += [
-            f'hurtig_api_publish_seconds_bucket{{le="+Inf"}} {self.latency_count}',
-            f"hurtig_api_publish_seconds_sum {self.latency_sum:.6f}",
-            f"hurtig_api_publish_seconds_count {self.latency_count}",
-            "# HELP hurtig_api_broker_ready 1 when the broker connection is usable.",
-            "# TYPE hurtig_api_broker_ready gauge",
-            f"hurtig_api_broker_ready {int(ready)}",
-        ]
-        return "\n".join(lines) + "\n"
+            raise Unavailable("queue_full")
 
 
 PUBLISHER = web.AppKey("publisher", Publisher)
 METRICS = web.AppKey("metrics", Metrics)
 SETTINGS = web.AppKey("settings", Settings)
+KEYS = web.AppKey("keys", auth.Keys)
 
 
 def _problem(status: int, reason: str, detail: str, **headers: str) -> web.Response:
@@ -261,8 +233,20 @@ def _reject(request: web.Request, status: int, reason: str, detail: str, **heade
 async def submit_job(request: web.Request) -> web.Response:
     settings = request.app[SETTINGS]
     name = request.match_info["name"]
+    client: auth.Client | None = None
+    if settings.auth:
+        client = request.app[KEYS].client(request.headers.get("Authorization"))
+        if client is None:
+            wrong = "Authorization" in request.headers
+            challenge = 'Bearer realm="hurtig"' + (', error="invalid_token"' if wrong else "")
+            detail = "send a valid API key: Authorization: Bearer <key>"
+            return _reject(request, 401, "unauthorized", detail, **{"WWW-Authenticate": challenge})
     if name not in settings.functions:
         return _reject(request, 404, "unknown_function", f"no function named {name!r}")
+    if client is not None and not client.may_call(name):
+        challenge = 'Bearer realm="hurtig", error="insufficient_scope"'
+        detail = f"this API key may not call {name!r}"
+        return _reject(request, 403, "forbidden", detail, **{"WWW-Authenticate": challenge})
     if request.content_type != "application/json":
         return _reject(request, 415, "unsupported_media_type", "send the job as application/json")
     if request.content_length is not None and request.content_length > settings.max_body:
@@ -280,8 +264,10 @@ async def submit_job(request: web.Request) -> web.Response:
     key = request.headers.get("Idempotency-Key")
     if key is not None and not IDEMPOTENCY_KEY.match(key):
         return _reject(request, 400, "invalid_idempotency_key", "Idempotency-Key: 1 to 200 visible ASCII characters")
-    # The same Idempotency-Key for the same function always gives the same job id.
-    job_id = str(uuid.uuid5(IDEMPOTENCY_NAMESPACE, f"{name}\n{key}")) if key else str(uuid.uuid4())
+    # The same Idempotency-Key from the same client for the same function always gives the
+    # same job id; two clients that send the same string get different jobs.
+    scope = f"{client.name if client else ''}\n{name}\n{key}"
+    job_id = str(uuid.uuid5(IDEMPOTENCY_NAMESPACE, scope)) if key else str(uuid.uuid4())
     job = jobs.Job(job_id, name, payload, datetime.now(UTC).isoformat(), key)
     try:
         body = job.to_body()
@@ -333,80 +319,9 @@ async def metrics(request: web.Request) -> web.Response:
     return web.Response(text=request.app[METRICS].render(request.app[PUBLISHER].ready), content_type="text/plain")
 
 
-async def openapi(request: web.Request) -> web.Response:
-    return web.json_response(openapi_document(request.app[SETTINGS]))
-
-
-def openapi_document(settings: Settings) -> dict[str, Any]:
-    problem = {"content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}}
-    return {
-        "openapi": "3.0.3",
-        "info": {"title": "hurtig job API", "version": "1.0.0"},
-        "paths": {
-            "/v1/functions/{name}/jobs": {
-                "post": {
-                    "summary": "Submit a job; 202 only after the broker confirmed it",
-                    "parameters": [
-                        {
-                            "name": "name",
-                            "in": "path",
-                            "required": True,
-                            "schema": {"type": "string", "enum": sorted(settings.functions)},
-                        },
-                        {
-                            "name": "Idempotency-Key",
-                            "in": "header",
-                            "required": False,
-                            "schema": {"type": "string", "pattern": IDEMPOTENCY_KEY.pattern},
-                        },
-                    ],
-                    "requestBody": {"required": True, "content": {"application/json": {"schema": {}}}},
-                    "responses": {
-                        "202": {
-                            "description": "Accepted: the job is persisted in the broker",
-                            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Accepted"}}},
-                        },
-                        "400": {"description": "Invalid JSON or Idempotency-Key", **problem},
-                        "404": {"description": "Unknown function", **problem},
-                        "413": {"description": "Body too large", **problem},
-                        "415": {"description": "Not application/json", **problem},
-                        "503": {"description": "Not accepted (broker unavailable); retry after Retry-After", **problem},
-                    },
-                }
-            },
-            "/healthz": {"get": {"responses": {"200": {"description": "The process is up"}}}},
-            "/readyz": {
-                "get": {
-                    "responses": {
-                        "200": {"description": "Broker connection usable"},
-                        "503": {"description": "Broker unavailable"},
-                    }
-                }
-            },
-            "/metrics": {"get": {"responses": {"200": {"description": "Prometheus metrics"}}}},
-        },
-        "components": {
-            "schemas": {
-                "Accepted": {
-                    "type": "object",
-                    "required": ["job_id", "function", "status"],
-                    "properties": {
-                        "job_id": {"type": "string", "format": "uuid"},
-                        "function": {"type": "string"},
-                        "status": {"type": "string", "enum": ["accepted"]},
-                    },
-                },
-                "Problem": {
-                    "type": "object",
-                    "properties": {
-                        "status": {"type": "integer"},
-                        "error": {"type": "string"},
-                        "detail": {"type": "string"},
-                    },
-                },
-            }
-        },
-    }
+async def openapi_json(request: web.Request) -> web.Response:
+    settings = request.app[SETTINGS]
+    return web.json_response(openapi.document(sorted(settings.functions), IDEMPOTENCY_KEY.pattern, settings.auth))
 
 
 @web.middleware
@@ -426,6 +341,9 @@ def make_app(settings: Settings) -> web.Application:
     app[SETTINGS] = settings
     app[METRICS] = Metrics()
     app[PUBLISHER] = Publisher(settings)
+    if settings.auth:
+        assert settings.keys_file
+        app[KEYS] = auth.Keys(settings.keys_file)
 
     async def lifecycle(app: web.Application) -> Any:
         await app[PUBLISHER].start()
@@ -437,7 +355,7 @@ def make_app(settings: Settings) -> web.Application:
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)
-    app.router.add_get("/openapi.json", openapi)
+    app.router.add_get("/openapi.json", openapi_json)
     return app
 
 

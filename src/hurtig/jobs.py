@@ -18,6 +18,11 @@ class InvalidJob(ValueError):
     """A message that can never be processed (not JSON, not an object, fields missing)."""
 
 
+class Rejected(Exception):
+    """Raised by a handler for a job that can never succeed (a forbidden path, say): the
+    worker dead-letters it at once, reason `rejected`, without retrying."""
+
+
 @dataclass(frozen=True)
 class Job:
     job_id: str

@@ -269,7 +269,10 @@ class Worker:
             self._failed(item, exc)
 
     def _failed(self, item: _InFlight, exc: BaseException) -> None:
-        if item.job.attempt < self.s.max_retries:
+        if isinstance(exc, jobs.Rejected):  # can never succeed: no retry
+            self._dead_letter(item.tag, item.props, item.body, "rejected", exc)
+            self._log_outcome(item, "dead", exc)
+        elif item.job.attempt < self.s.max_retries:
             headers = dict(item.props.headers or {})
             headers[jobs.ATTEMPT] = item.job.attempt + 1
             headers[jobs.ERROR] = _short(exc)

@@ -16,6 +16,8 @@ from helpers import tls_files, tls_options
 testinfra_hosts = ["ansible://api-a"]
 
 API = "http://127.0.0.1:23000"
+KEY = "molecule-api-scenario-key-0123456789"  # its SHA-256 is in molecule.yml
+AUTH = {"Authorization": f"Bearer {KEY}"}
 
 
 def admin() -> pika.ConnectionParameters:
@@ -49,7 +51,7 @@ def test_container_runs_hardened_with_one_process_per_setting(host):
 
 
 def test_job_posted_to_the_api_lands_in_the_queue():
-    r = requests.post(f"{API}/v1/functions/sleep/jobs", json={"task": "Hi."}, timeout=10)
+    r = requests.post(f"{API}/v1/functions/sleep/jobs", json={"task": "Hi."}, headers=AUTH, timeout=10)
     assert r.status_code == 202, r.text
     job_id = r.json()["job_id"]
     conn = pika.BlockingConnection(admin())
@@ -62,9 +64,10 @@ def test_job_posted_to_the_api_lands_in_the_queue():
     assert json.loads(body)["payload"] == {"task": "Hi."}
 
 
-def test_ready_and_unknown_function():
+def test_ready_unknown_function_and_no_key():
     assert requests.get(f"{API}/readyz", timeout=5).status_code == 200
-    assert requests.post(f"{API}/v1/functions/nope/jobs", json={}, timeout=5).status_code == 404
+    assert requests.post(f"{API}/v1/functions/nope/jobs", json={}, headers=AUTH, timeout=5).status_code == 404
+    assert requests.post(f"{API}/v1/functions/sleep/jobs", json={}, timeout=5).status_code == 401
 
 
 def test_a_supervisor_runs_the_processes_and_the_health_check_reads_readyz(host):
@@ -73,7 +76,9 @@ def test_a_supervisor_runs_the_processes_and_the_health_check_reads_readyz(host)
     # the password's directory is mounted (a rotated file is seen), and only the API's
     [mount] = [m for m in info["Mounts"] if m["Destination"] == "/run/secrets/hurtig"]
     assert mount["Source"] == "/etc/hurtig/api" and mount["RW"] is False
-    assert host.file("/etc/hurtig/api").listdir() == ["amqp-api.password"]
+    assert sorted(host.file("/etc/hurtig/api").listdir()) == ["amqp-api.password", "api-keys.json"]
+    keys = host.file("/etc/hurtig/api/api-keys.json")
+    assert (keys.uid, keys.mode) == (10001, 0o400) and KEY not in keys.content_string  # only its hash
     top = host.check_output("docker top hurtig-api -o pid,ppid,args").splitlines()[1:]
     api = {pid: ppid for pid, ppid, args in (row.split(None, 2) for row in top) if "python3" in args}
     [supervisor] = [pid for pid, ppid in api.items() if ppid not in api]

@@ -23,6 +23,7 @@ urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
 
 testinfra_hosts = [f"docker://{stack.WORKER}"]
 INGRESS = stack.INGRESS
+AUTH = stack.auth()  # staging's example client for every function (inventories/api-keys.example)
 
 
 def queue(name: str) -> tuple[int, int]:
@@ -62,6 +63,7 @@ def test_root_can_no_longer_log_in_over_ssh():
 def test_jobs_posted_over_https_are_processed_by_a_worker(host):
     ids = []
     with requests.Session() as s:
+        s.headers.update(AUTH)
         for i in range(100):
             r = s.post(f"{INGRESS}/v1/functions/record/jobs", json={"i": i}, verify=False, timeout=10)
             assert r.status_code == 202, r.text
@@ -74,6 +76,7 @@ def test_jobs_posted_over_https_are_processed_by_a_worker(host):
 
 def test_both_api_nodes_serve(host):
     with requests.Session() as s:
+        s.headers.update(AUTH)
         for _ in range(40):
             assert s.post(f"{INGRESS}/v1/functions/record/jobs", json={}, verify=False, timeout=10).status_code == 202
     # the API nodes count what they accepted; both took a share through the upstream. Each
@@ -87,22 +90,61 @@ def test_both_api_nodes_serve(host):
 
 def test_poison_job_ends_in_the_dead_letter_queue():
     before = queue("jobs.resize.dead")[0]
-    r = requests.post(f"{INGRESS}/v1/functions/resize/jobs", json={"not": "an image"}, verify=False, timeout=10)
+    r = requests.post(
+        f"{INGRESS}/v1/functions/resize/jobs", json={"not": "an image"}, headers=AUTH, verify=False, timeout=10
+    )
     assert r.status_code == 202
     # staging: max_retries 3, retry_delay_ms 5000 (the contract's defaults)
     wait_for(lambda: queue("jobs.resize.dead")[0] == before + 1, timeout=90)
 
 
 def test_unknown_function_and_bad_json_are_rejected_at_the_edge():
-    assert requests.post(f"{INGRESS}/v1/functions/nope/jobs", json={}, verify=False, timeout=10).status_code == 404
+    r = requests.post(f"{INGRESS}/v1/functions/nope/jobs", json={}, headers=AUTH, verify=False, timeout=10)
+    assert r.status_code == 404
     r = requests.post(
         f"{INGRESS}/v1/functions/record/jobs",
         data=b"{nope",
-        headers={"Content-Type": "application/json"},
+        headers={"Content-Type": "application/json"} | AUTH,
         verify=False,
         timeout=10,
     )
     assert r.status_code == 400
+
+
+def test_only_a_client_with_a_key_for_the_function_may_submit():
+    """Through the ingress: 401 without a valid key, 403 outside the key's functions, 202
+    inside; staging's vault holds only the keys' hashes."""
+
+    def post(function: str, headers: dict[str, str]) -> requests.Response:
+        url = f"{INGRESS}/v1/functions/{function}/jobs"
+        return requests.post(url, json={}, headers=headers, verify=False, timeout=10)
+
+    for headers, challenge in (
+        ({}, 'Bearer realm="hurtig"'),
+        ({"Authorization": "Bearer not-a-key-of-this-stack-0123"}, 'Bearer realm="hurtig", error="invalid_token"'),
+    ):
+        r = post("sleep", headers)
+        assert r.status_code == 401 and r.json()["error"] == "unauthorized", r.text
+        assert r.headers["WWW-Authenticate"] == challenge
+        assert r.headers["Content-Type"].startswith("application/problem+json")
+    record_only = stack.auth("example-record")
+    r = post("sleep", record_only)
+    assert r.status_code == 403 and r.json()["error"] == "forbidden", r.text
+    assert post("record", record_only).status_code == 202
+    assert post("sleep", AUTH).status_code == 202
+    assert stack.api_key() not in r.text
+    for name in stack.API_NODES:  # the API nodes hold only hashes
+        keys = stack.node(name, "cat", "/etc/hurtig/api/api-keys.json")
+        assert stack.api_key() not in keys and stack.api_key("example-record") not in keys
+
+
+def test_the_ingress_serves_only_the_public_paths():
+    doc = requests.get(f"{INGRESS}/openapi.json", verify=False, timeout=10).json()
+    assert doc["paths"]["/v1/functions/{name}/jobs"]["post"]["security"] == [{"apiKey": []}]
+    for path in ("/readyz", "/metrics"):  # the monitoring networks only: staging names none
+        assert requests.get(f"{INGRESS}{path}", verify=False, timeout=10).status_code == 403, path
+    r = requests.get(f"{INGRESS}/admin", verify=False, timeout=10)
+    assert r.status_code == 404 and r.json()["error"] == "not_found"
 
 
 def test_the_three_brokers_are_one_cluster_and_each_job_queue_lives_on_all_three():
@@ -166,6 +208,35 @@ def test_scale_playbook_changes_the_container_count(host):
     wait_for(lambda: queue("jobs.record")[1] == 4)
     playbook("scale.yml", "-e", "function=record", "-e", "replicas=2")
     assert running() == 2
+
+
+def test_a_full_function_gets_503_while_the_others_keep_accepting():
+    """Back-pressure per function, through the ingress: staging bounds resize's queue
+    (max_ready). With its workers stopped, jobs over the bound get 503 queue_full with
+    Retry-After while record keeps getting 202; every accepted job is in the queue; no broker
+    raises an alarm."""
+    bound = stack.function("resize")["max_ready"]
+    replicas = stack.function("resize")["replicas"]
+    playbook("scale.yml", "-e", "function=resize", "-e", "replicas=0")
+    try:
+        wait_for(lambda: queue("jobs.resize")[1] == 0)
+        before = queue("jobs.resize")[0]
+        load = stack.post_jobs(bound + 300, concurrency=16, function="resize", payload={"size": 0})
+        assert set(load.statuses) == {"202", "503"}, load.statuses
+        # a quorum queue refuses jobs once it holds more than the bound (publishes in flight
+        # at that moment get in): between the bound and the bound plus the concurrent clients
+        assert bound <= before + len(load.accepted) <= bound + 16, load.statuses
+        r = requests.post(f"{INGRESS}/v1/functions/resize/jobs", json={}, headers=AUTH, verify=False, timeout=10)
+        assert r.status_code == 503 and r.json()["error"] == "queue_full", r.text
+        assert r.headers["Content-Type"].startswith("application/problem+json") and int(r.headers["Retry-After"]) > 0
+        others = stack.post_jobs(20, concurrency=4, function="record")
+        assert others.statuses == {"202": 20}, others.statuses
+        assert queue("jobs.resize")[0] == before + len(load.accepted)  # nothing accepted is lost
+        for broker in stack.BROKERS:
+            stack.node(broker, "rabbitmq-diagnostics", "-q", "check_alarms")  # fails on any alarm
+    finally:  # the test's own jobs: not for the workers
+        stack.node(stack.BROKER, "rabbitmqctl", "-q", "purge_queue", "-p", "hurtig", "jobs.resize")
+        playbook("scale.yml", "-e", "function=resize", "-e", f"replicas={replicas}")
 
 
 def test_bench_locations_reach_the_api_with_and_without_upstream_keepalive():

@@ -162,3 +162,36 @@ def test_burst_gets_429(ports):
     assert codes.count(202) >= 10  # the burst is served
     assert set(codes) <= {202, 429}
     time.sleep(2)
+
+
+def test_only_the_public_paths_reach_the_api(host, ports):
+    base = f"https://127.0.0.1:{ports[1]}"
+    r = requests.get(f"{base}/openapi.json", verify=False, timeout=5)
+    assert (r.status_code, r.json()) == (200, {"path": "/openapi.json"})  # the stub's answer
+    for path in ("/readyz", "/metrics"):  # not from this (non-monitoring) address
+        assert requests.get(f"{base}{path}", verify=False, timeout=5).status_code == 403, path
+        script = (
+            "import ssl, urllib.request as u; "
+            f"print(u.urlopen('https://127.0.0.1{path}', context=ssl._create_unverified_context()).status)"
+        )
+        assert host.check_output(f'python3 -c "{script}"') == "200", path  # from the monitoring networks (the node)
+    for path in ("/", "/admin", "/v2/functions/x/jobs", "/healthz/x", "/openapi.json.bak"):
+        r = requests.get(f"{base}{path}", verify=False, timeout=5)
+        assert r.status_code == 404 and r.json()["error"] == "not_found", path
+        assert r.headers["Content-Type"].startswith("application/problem+json")
+
+
+def test_requests_with_a_key_are_limited_per_key(ports):
+    """nginx_limit_key_rate 1r/s with a burst of 2 here: a key's fourth quick request gets
+    429, while another key, from the same address, is served."""
+    time.sleep(2)
+    url = f"https://127.0.0.1:{ports[1]}/v1/functions/sleep/jobs"
+
+    def post(key: str) -> int:
+        auth = {"Authorization": f"Bearer {key}"}
+        return requests.post(url, json={}, headers=auth, verify=False, timeout=5).status_code
+
+    first = [post("key-one-0123456789abcdef") for _ in range(5)]
+    assert first[:3] == [202] * 3 and 429 in first[3:], first
+    assert post("key-two-0123456789abcdef") == 202
+    time.sleep(3)

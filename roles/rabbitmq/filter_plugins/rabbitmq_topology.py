@@ -2,18 +2,24 @@
 
 rabbitmq_topology(functions, jobs, retry, dead): per function a durable queue on the jobs
 exchange, a retry queue whose TTL dead-letters back to the jobs exchange, and a
-dead-letter ("parking") queue; as a definitions document {exchanges, queues, bindings}.
+dead-letter ("parking") queue, and a policy that bounds the queue (the function's max_ready
+and max_ready_bytes, overflow reject-publish: back-pressure per function); as a definitions
+document {exchanges, queues, bindings, policies}.
 rabbitmq_topology_mismatches(topology, definitions): queue arguments and exchange types
 cannot change in place, so every argument of every existing queue and the type of every
 existing exchange are compared; one message per difference.
 rabbitmq_topology_missing(topology, definitions): what the broker lacks, as a definitions
-document to import (empty lists when nothing is missing).
+document to import (empty lists when nothing is missing). A policy is mutable: one that
+differs is imported again, which replaces it.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
+
+POLICY_KEYS = ("pattern", "apply-to", "definition", "priority")
 
 
 def _queue(name: str, arguments: dict[str, Any]) -> dict[str, Any]:
@@ -28,8 +34,17 @@ def _key(b: dict[str, Any]) -> tuple[str, str, str, str]:
     return b["source"], b["destination"], b["destination_type"], b["routing_key"]
 
 
+def _bounds(name: str, queue: str, f: dict[str, Any]) -> dict[str, Any]:
+    """The policy that bounds a function's queue: over it the broker nacks the publish."""
+    definition = {"max-length": int(f["max_ready"]), "max-length-bytes": int(f["max_ready_bytes"]),
+                  "overflow": "reject-publish"}  # fmt: skip
+    pattern = f"^{re.escape(queue)}$"
+    return {"name": f"hurtig-bounds-{name}", "pattern": pattern, "apply-to": "queues", "definition": definition,
+            "priority": 10}  # fmt: skip
+
+
 def rabbitmq_topology(functions: list[dict[str, Any]], jobs: str, retry: str, dead: str) -> dict[str, list[Any]]:
-    queues, bindings = [], []
+    queues, bindings, policies = [], [], []
     for f in functions:
         qtype, name, queue = f["queue_type"], f["name"], f["queue"]
         main = {"x-queue-type": qtype, "x-dead-letter-exchange": dead, "x-dead-letter-routing-key": name}
@@ -41,6 +56,7 @@ def rabbitmq_topology(functions: list[dict[str, Any]], jobs: str, retry: str, de
             retried |= {"x-overflow": "reject-publish", "x-dead-letter-strategy": "at-least-once"}
         dead_queue = {"x-queue-type": qtype}
         queues += [_queue(queue, main), _queue(f"{queue}.retry", retried), _queue(f"{queue}.dead", dead_queue)]
+        policies.append(_bounds(name, queue, f))
         bindings += [
             _binding(jobs, queue, name),
             _binding(retry, f"{queue}.retry", name),
@@ -52,7 +68,7 @@ def rabbitmq_topology(functions: list[dict[str, Any]], jobs: str, retry: str, de
         {"name": x, "type": kind, "durable": True, "auto_delete": False, "internal": False, "arguments": {}}
         for x, kind in ((jobs, "direct"), (retry, "topic"), (dead, "topic"))
     ]
-    return {"exchanges": exchanges, "queues": queues, "bindings": bindings}
+    return {"exchanges": exchanges, "queues": queues, "bindings": bindings, "policies": policies}
 
 
 def rabbitmq_topology_mismatches(topology: dict[str, list[Any]], definitions: dict[str, Any]) -> list[str]:
@@ -80,10 +96,12 @@ def rabbitmq_topology_missing(topology: dict[str, list[Any]], definitions: dict[
     exchanges = {x["name"] for x in definitions.get("exchanges", [])}
     queues = {q["name"] for q in definitions.get("queues", [])}
     bindings = {_key(b) for b in definitions.get("bindings", [])}
+    policies = {p["name"]: tuple(p.get(k) for k in POLICY_KEYS) for p in definitions.get("policies", [])}
     return {
         "exchanges": [x for x in topology["exchanges"] if x["name"] not in exchanges],
         "queues": [q for q in topology["queues"] if q["name"] not in queues],
         "bindings": [b for b in topology["bindings"] if _key(b) not in bindings],
+        "policies": [p for p in topology["policies"] if policies.get(p["name"]) != tuple(p[k] for k in POLICY_KEYS)],
     }
 
 

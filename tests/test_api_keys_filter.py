@@ -1,0 +1,56 @@
+"""The filter hurtig_api_keys (role hurtig): the inventory's API keys checked against the
+functions list, normalised into the keys file the API reads (hurtig.auth)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from ansible.errors import AnsibleFilterError
+from conftest import role_plugin
+
+from hurtig import auth
+
+plugin = role_plugin("hurtig", "filter_plugins", "hurtig_api_keys")
+FUNCTIONS = [{"name": "record"}, {"name": "resize"}]
+A, B = "a" * 64, "b" * 64
+
+
+def test_entries_are_normalised_into_what_the_api_reads():
+    keys = [
+        {"name": "shop", "sha256": A, "functions": ["resize", "record", "record"]},
+        {"name": "ops", "sha256": [B], "functions": ["*"]},
+    ]
+    out = plugin.hurtig_api_keys(keys, FUNCTIONS)
+    assert out == [
+        {"name": "shop", "sha256": [A], "functions": ["record", "resize"]},
+        {"name": "ops", "sha256": [B], "functions": ["*"]},
+    ]
+    clients = dict(auth.parse(json.dumps(out)))
+    assert clients[A].name == "shop" and clients[A].may_call("resize") and not clients[A].may_call("sleep")
+    assert clients[B].may_call("anything")
+
+
+@pytest.mark.parametrize(
+    ("keys", "message"),
+    [
+        ({"name": "x"}, "must be a list"),
+        ([{"name": "Bad Name", "sha256": A, "functions": ["*"]}], "name must match"),
+        ([{"name": "x", "sha256": "the key itself", "functions": ["*"]}], "sha256 must be one or more SHA-256"),
+        ([{"name": "x", "sha256": A.upper(), "functions": ["*"]}], "64 lowercase hex"),
+        ([{"name": "x", "sha256": A, "functions": []}], "functions must be a non-empty list"),
+        ([{"name": "x", "sha256": A, "functions": ["nope"]}], "no function named nope"),
+        ([{"name": "x", "sha256": A, "functions": ["*"], "key": "k"}], "unknown keys ['key']"),
+        (
+            [{"name": "x", "sha256": A, "functions": ["*"]}, {"name": "x", "sha256": B, "functions": ["*"]}],
+            "name used twice",
+        ),
+        (
+            [{"name": "x", "sha256": A, "functions": ["*"]}, {"name": "y", "sha256": [A], "functions": ["*"]}],
+            "a sha256 is used twice",
+        ),
+    ],
+)
+def test_errors_are_named(keys, message):
+    with pytest.raises(AnsibleFilterError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        plugin.hurtig_api_keys(keys, FUNCTIONS)
