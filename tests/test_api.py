@@ -78,7 +78,9 @@ class Api:
             try:
                 if requests.get(f"{self.base}/readyz", timeout=1).status_code == 200:
                     return
-            except requests.ConnectionError:
+            # refused before the socket is bound; accepted but unanswered while a process
+            # waits (up to 10 s) for its first broker channel before it serves
+            except (requests.ConnectionError, requests.Timeout):
                 pass
             time.sleep(0.2)
         raise AssertionError("API not ready")
