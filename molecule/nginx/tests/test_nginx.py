@@ -5,12 +5,18 @@ from __future__ import annotations
 import json
 import socket
 import ssl
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 import requests
+import testinfra
 import urllib3
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "resources" / "tests"))
+from helpers import ROOT, playbook
 
 urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
 
@@ -47,8 +53,15 @@ def test_post_reaches_upstream_and_its_202_comes_back(ports):
     r = requests.post(f"https://127.0.0.1:{ports[1]}/v1/functions/sleep/jobs", json={}, verify=False, timeout=5,
                       headers={"Idempotency-Key": "order-17"})  # fmt: skip
     assert r.json()["idempotency_key"] == "order-17"
-    assert r.headers["Strict-Transport-Security"].startswith("max-age=63072000")
     assert r.headers["Server"] == "nginx"
+
+
+def test_hsts_only_with_a_certificate_from_a_ca(host, ports):
+    r = requests.get(f"https://127.0.0.1:{ports[1]}/healthz", verify=False, timeout=5)
+    if host.backend.get_hostname() == "nginx-trixie":  # ACME
+        assert r.headers["Strict-Transport-Security"] == "max-age=63072000"
+    else:  # self-signed: a browser that met it once would refuse the next certificate
+        assert "Strict-Transport-Security" not in r.headers
 
 
 def test_http_redirects_to_https(ports):
@@ -195,3 +208,49 @@ def test_requests_with_a_key_are_limited_per_key(ports):
     assert first[:3] == [202] * 3 and 429 in first[3:], first
     assert post("key-two-0123456789abcdef") == 202
     time.sleep(3)
+
+
+ACME_NAME = "ingress.hurtig.test"
+
+
+def pebble_root(trixie) -> str:
+    """The root of the chains pebble issues (it makes a new one each time it starts)."""
+    script = "import urllib.request as u; print(u.urlopen('https://localhost:15000/roots/0').read().decode())"
+    return trixie.check_output(f'python3 -c "{script}"')
+
+
+def served_certificate(trixie) -> dict:
+    """The certificate the ACME node serves to a client that trusts pebble's root only and
+    checks the name: its serial and expiry."""
+    ctx = ssl.create_default_context(cadata=pebble_root(trixie))
+    with (
+        socket.create_connection(("127.0.0.1", 27443), timeout=5) as raw,
+        ctx.wrap_socket(raw, server_hostname=ACME_NAME) as tls,
+    ):
+        cert = tls.getpeercert()
+    return {"serial": cert["serialNumber"], "not_after": ssl.cert_time_to_seconds(cert["notAfter"])}
+
+
+def recap_line(out: str, name: str) -> str:
+    return next(line for line in out[out.rindex("PLAY RECAP") :].splitlines() if line.startswith(name))
+
+
+def test_acme_certificate_is_served_and_renewed_before_expiry():
+    """Converge ordered the certificate from pebble (HTTP-01 through nginx on port 80). A run
+    of playbooks/certificates.yml orders a new one only when it is due: nothing with 30 days,
+    a new certificate once the renewal window covers its expiry; nginx -t before the reload."""
+    trixie = testinfra.get_host("docker://nginx-trixie")
+    first = served_certificate(trixie)
+    assert requests.get("http://127.0.0.1:27080/.well-known/acme-challenge/none", timeout=5).status_code == 404
+
+    quiet = playbook(ROOT / "playbooks/certificates.yml")
+    assert " changed=0 " in recap_line(quiet, "nginx-trixie"), recap_line(quiet, "nginx-trixie")
+    assert served_certificate(trixie)["serial"] == first["serial"]
+
+    days_left = int((first["not_after"] - time.time()) / 86400)
+    out = playbook(ROOT / "playbooks/certificates.yml", "-e", f"nginx_acme_renew_days={days_left + 1}")
+    assert "TASK [nginx : Let the CA validate and write the certificate]" in out
+    tested = out.index("RUNNING HANDLER [nginx : Test the live nginx configuration]")
+    assert tested < out.index("RUNNING HANDLER [nginx : Reload nginx]")
+    assert served_certificate(trixie)["serial"] != first["serial"]
+    assert trixie.file("/var/lib/hurtig/acme/.well-known/acme-challenge").listdir() == []  # responses removed
