@@ -11,8 +11,9 @@ processed (or RECOVERY_S passes) and reports, per fault:
     workers_running (after recovery, all replicas), in_flight_bound (replicas x prefetch)
 
 then throws malformed requests at the ingress (`bad_input`: counts per status, no 5xx,
-nothing accepted; no key, wrong keys, a key for another function included), and floods it
-with --wrong-keys distinct wrong API keys at full rate while a valid client posts
+nothing accepted; no key, wrong keys, a key for another function included), adds a key and
+revokes it with playbooks/api-keys.yml (`revoked_key`: 202 while listed, 401 after, seconds
+to take effect), and floods it with --wrong-keys distinct wrong API keys at full rate while a valid client posts
 (`wrong_key_flood`: every wrong key 401, and the valid client's jobs/s beside the same
 client without the flood). Exits 1 on any lost job, an unbounded duplicate count, a 5xx on
 bad input, a wrong key not answered 401, a valid job not accepted during the flood, or a
@@ -30,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import json
 import platform
 import random
@@ -141,7 +143,7 @@ def rotate_passwords() -> None:
     token = uuid.uuid4().hex[:12]
     rotated = {"vault_rabbitmq_api_password": f"api@:/%#{token}", "vault_rabbitmq_worker_password": f"wk?&=/{token}"}
     for extra in (["-e", json.dumps(rotated)], []):
-        stack.playbook("../site.yml", "--tags", "broker,api,workers", *extra)
+        stack.playbook("../site.yml", "--tags", "rabbitmq-users,api,workers", *extra)
         for broker in stack.BROKERS:  # each node closes its own clients' connections
             stack.node(broker, "rabbitmqctl", "close_all_connections", "password rotated")
 
@@ -353,47 +355,27 @@ def run_bad_input(repeat: int) -> dict:
     return result
 
 
-async def _wrong_keys(n: int, concurrency: int) -> tuple[Counter[str], float]:
-    """n POSTs, each with a different wrong API key, as fast as `concurrency` clients go."""
-    url = f"{stack.INGRESS}/v1/functions/{FUNCTION}/jobs"
-    statuses: Counter[str] = Counter()
-    sem = asyncio.Semaphore(concurrency)
-    connector = aiohttp.TCPConnector(limit=concurrency, ssl=stack.ssl_context())
-    t0 = time.monotonic()
-    async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=30)) as session:
-
-        async def one(i: int) -> None:
-            headers = {"Content-Type": "application/json", "Authorization": f"Bearer flood-{i:08d}-{uuid.uuid4().hex}"}
-            async with sem:
-                try:
-                    async with session.post(url, data=b"{}", headers=headers) as resp:
-                        await resp.read()
-                        statuses[str(resp.status)] += 1
-                except (aiohttp.ClientError, TimeoutError) as exc:
-                    statuses[type(exc).__name__] += 1
-
-        await asyncio.gather(*(one(i) for i in range(n)))
-    return statuses, time.monotonic() - t0
-
-
 def run_wrong_key_flood(flood: int, valid: int) -> dict:
     """`flood` distinct wrong keys at full rate; the valid client's jobs/s during it, beside a
     run of the same client without it (same path, same script)."""
     wait_healthy()
     alone = stack.post_jobs(valid, concurrency=8)
 
-    async def both() -> tuple[stack.Load, tuple[Counter[str], float]]:
-        attack = asyncio.create_task(_wrong_keys(flood, concurrency=64))
+    def wrong_key(i: int) -> dict[str, str]:
+        return {"Authorization": f"Bearer flood-{i:08d}-{uuid.uuid4().hex}"}
+
+    async def both() -> tuple[stack.Load, stack.Load]:
+        attack = asyncio.create_task(stack.post_jobs_async(flood, concurrency=64, headers=wrong_key))
         await asyncio.sleep(0.5)  # the flood is running
         during = await stack.post_jobs_async(valid, concurrency=8)
         return during, await attack
 
-    during, (statuses, seconds) = asyncio.run(both())
+    during, attack = asyncio.run(both())
     wait_healthy()
     result = {
         "wrong_keys": flood,
-        "wrong_key_rps": round(flood / seconds),
-        "wrong_key_statuses": dict(sorted(statuses.items())),
+        "wrong_key_rps": round(flood / attack.seconds),
+        "wrong_key_statuses": dict(sorted(attack.statuses.items())),
         "valid_jobs": valid,
         "valid_rps_alone": round(valid / alone.seconds),
         "valid_rps_during_flood": round(valid / during.seconds),
@@ -401,6 +383,40 @@ def run_wrong_key_flood(flood: int, valid: int) -> dict:
     }
     result["valid_ratio"] = round(result["valid_rps_during_flood"] / max(result["valid_rps_alone"], 1), 2)
     print(f"[chaos] wrong_key_flood: {json.dumps(result)}", flush=True)
+    return result
+
+
+def run_revoked_key(n: int) -> dict:
+    """A client's key added and then revoked the README's way (the vault's list, and
+    playbooks/api-keys.yml): 202 while it is listed; 401 within a second or two of the run
+    that removes it returning, with no restart; the other clients keep their 202s."""
+    wait_healthy()
+    key = f"chaos-revoked-{uuid.uuid4().hex}"
+    client = {"name": "chaos-revoked", "sha256": hashlib.sha256(key.encode()).hexdigest(), "functions": [FUNCTION]}
+    listed = "{{ vault_hurtig_api_keys + [" + json.dumps(client) + "] }}"
+
+    def bearer(_: int) -> dict[str, str]:
+        return {"Authorization": f"Bearer {key}"}
+
+    def status() -> str:
+        return next(iter(stack.post_jobs(1, headers=bearer).statuses))
+
+    stack.playbook("api-keys.yml", "-e", json.dumps({"hurtig_api_keys": listed}))
+    valid_after_s = stack.wait_for(lambda: status() == "202", 10, "the added key accepted", 0.1)
+    before = stack.post_jobs(n, concurrency=8, headers=bearer)
+    revoke_s = stack.playbook("api-keys.yml")
+    revoked_after_s = stack.wait_for(lambda: status() == "401", 10, "the revoked key refused", 0.1)
+    after = stack.post_jobs(n, concurrency=8, headers=bearer)
+    others = stack.post_jobs(n, concurrency=8)
+    result = {
+        "added_key_accepted_after_s": round(valid_after_s, 2),
+        "while_listed": dict(before.statuses),
+        "revoke_playbook_s": round(revoke_s, 1),
+        "revoked_key_refused_after_s": round(revoked_after_s, 2),
+        "after_revocation": dict(after.statuses),
+        "other_clients": dict(others.statuses),
+    }
+    print(f"[chaos] revoked_key: {json.dumps(result)}", flush=True)
     return result
 
 
@@ -424,12 +440,31 @@ def summary(report: dict) -> int:
     return 0
 
 
+def run_phases(only: list[str], args: argparse.Namespace, report: dict) -> list[str]:
+    """The phases after the faults (bad input, a revoked key, the wrong-key flood); the failed ones."""
+    failures = []
+    if not only or "bad_input" in only:
+        r = report["bad_input"] = run_bad_input(max(4, args.n // 100))
+        if r["5xx"] or r["accepted"] or r["processed"] or r["workers_running"] != REPLICAS:
+            failures.append("bad_input")
+    if not only or "revoked_key" in only:
+        r = report["revoked_key"] = run_revoked_key(max(20, args.n // 100))
+        expected = {"while_listed": {"202"}, "after_revocation": {"401"}, "other_clients": {"202"}}
+        if any(set(r[k]) != v for k, v in expected.items()):
+            failures.append("revoked_key")
+    if not only or "wrong_key_flood" in only:
+        r = report["wrong_key_flood"] = run_wrong_key_flood(args.wrong_keys, max(200, args.n // 2))
+        if set(r["wrong_key_statuses"]) != {"401"} or r["valid_non_202"]:
+            failures.append("wrong_key_flood")
+    return failures
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--n", type=int, default=1000, help="jobs per fault (default 1000; the full run: 10000)")
     ap.add_argument("--rate", type=float, default=250, help="jobs per second (open loop)")
     ap.add_argument("--load-at", type=float, default=0.3, help="inject the fault after this share of the load")
-    ap.add_argument("--only", default="", help="comma-separated faults (and/or bad_input, wrong_key_flood)")
+    ap.add_argument("--only", default="", help="faults and phases to run, comma-separated")
     ap.add_argument("--wrong-keys", type=int, default=10000, help="distinct wrong API keys of the flood")
     ap.add_argument("--out", default=str(stack.ROOT / "bench" / "faults.json"))
     ap.add_argument("--summary", metavar="JSON", help="print a line per fault of an earlier run and exit")
@@ -437,9 +472,10 @@ def main() -> int:
     if args.summary:
         return summary(json.loads(Path(args.summary).read_text()))
     only = [s for s in args.only.split(",") if s]
-    unknown = set(only) - set(FAULTS) - {"bad_input", "wrong_key_flood"}
+    phases = ["bad_input", "revoked_key", "wrong_key_flood"]
+    unknown = set(only) - set(FAULTS) - set(phases)
     if unknown:
-        known = ", ".join([*FAULTS, "bad_input", "wrong_key_flood"])
+        known = ", ".join([*FAULTS, *phases])
         ap.error(f"unknown fault(s): {', '.join(sorted(unknown))}; known: {known}")
 
     t0 = time.monotonic()
@@ -462,16 +498,7 @@ def main() -> int:
             failures.append(f"{name} (non-202 {r['non_202']})")
         elif r["duplicates"] > r["in_flight_bound"] * 2:  # two deliveries in flight can be cut per fault
             failures.append(f"{name} (duplicates {r['duplicates']})")
-    if not only or "bad_input" in only:
-        r = run_bad_input(max(4, args.n // 100))
-        report["bad_input"] = r
-        if r["5xx"] or r["accepted"] or r["processed"] or r["workers_running"] != REPLICAS:
-            failures.append("bad_input")
-    if not only or "wrong_key_flood" in only:
-        r = run_wrong_key_flood(args.wrong_keys, max(200, args.n // 2))
-        report["wrong_key_flood"] = r
-        if set(r["wrong_key_statuses"]) != {"401"} or r["valid_non_202"]:
-            failures.append("wrong_key_flood")
+    failures += run_phases(only, args, report)
     report["seconds"] = round(time.monotonic() - t0)
     report["failures"] = failures
     Path(args.out).write_text(json.dumps(report, indent=2) + "\n")

@@ -34,6 +34,7 @@ TARGETS = {
     "ingress_ratio": (">=", 0.15),
     "api_publish_ratio": (">=", 0.8),
     "keepalive_ratio": (">=", 1.5),
+    "auth_overhead_ratio": (">=", 0.95),
     "e2e_p50_ms": ("<=", 5),
     "e2e_p99_ms": ("<=", 20),
     "idle_vs_warm_p99": ("<=", 2),
@@ -134,6 +135,19 @@ def scale_up(frm: int, to: int) -> float:
     return round(time.monotonic() - t0, 1)
 
 
+def auth_overhead(jobs: dict[str, float]) -> dict[str, dict[str, float]]:
+    """The same POST run with the API's key check off (api.yml -e api_auth=false), then on
+    again: auth_overhead_ratio compares the mean of the two runs with keys to the one without."""
+    stack.playbook("api.yml", "-e", "api_auth=false")
+    try:
+        off = wrk("/v1/functions/record/jobs", post=True)
+    finally:
+        stack.playbook("api.yml")
+    again = wrk("/v1/functions/record/jobs", post=True)
+    print(f"[bench] auth on {jobs['rps']} and {again['rps']} jobs/s, off {off['rps']}", flush=True)
+    return {"jobs_auth_off": off, "jobs_auth_on_again": again}
+
+
 def http_figures(r: dict) -> None:
     """The wrk cases: ceiling, API health with and without keepalive, jobs without and with workers."""
     stack.playbook("scale.yml", "-e", "function=record", "-e", "replicas=2")
@@ -146,6 +160,7 @@ def http_figures(r: dict) -> None:
     # hosts, here they would take CPU from the path measured. Then with them, for the record.
     stack.playbook("scale.yml", "-e", "function=record", "-e", "replicas=0")
     jobs = wrk("/v1/functions/record/jobs", post=True)
+    auth = auth_overhead(jobs)
     stack.playbook("scale.yml", "-e", "function=record", "-e", "replicas=2")
     stack.wait_for(lambda: drained("jobs.record"), 600, "jobs.record drained")
     jobs_with_workers = wrk("/v1/functions/record/jobs", post=True)
@@ -161,6 +176,7 @@ def http_figures(r: dict) -> None:
         "api_healthz_no_keepalive": no_keepalive,
         "jobs": jobs,
         "jobs_with_workers": jobs_with_workers,
+        **auth,
     }
     r["nginx_return202_rps"] = ceiling["rps"]
     r["ingress_jobs_rps"] = jobs["rps"]
@@ -171,6 +187,8 @@ def http_figures(r: dict) -> None:
     r["keepalive_on_rps"] = healthz["rps"]
     r["keepalive_off_rps"] = no_keepalive["rps"]
     r["keepalive_ratio"] = round(healthz["rps"] / no_keepalive["rps"], 2)
+    on = (jobs["rps"] + auth["jobs_auth_on_again"]["rps"]) / 2
+    r["auth_overhead_ratio"] = round(on / auth["jobs_auth_off"]["rps"], 3)
 
     r["record_processed_rps"] = processed_rps
 

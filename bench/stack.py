@@ -344,7 +344,13 @@ def ssl_context() -> ssl.SSLContext:
     return ctx
 
 
-async def _post_jobs(n: int, rate: float, concurrency: int, function: str, payload: dict) -> Load:
+Headers = Callable[[int], dict[str, str]]
+
+
+async def _post_jobs(  # noqa: PLR0913
+    n: int, rate: float, concurrency: int, function: str, payload: dict, *, headers: Headers | None = None
+) -> Load:
+    """n POSTs with the example client's key, or headers(i) over it for the i-th request."""
     load = Load()
     url = f"{INGRESS}/v1/functions/{function}/jobs"
     interval = 1.0 / rate if rate > 0 else 0.0
@@ -358,7 +364,8 @@ async def _post_jobs(n: int, rate: float, concurrency: int, function: str, paylo
             async with sem:
                 sent = time.time()
                 try:
-                    async with session.post(url, json={**payload, "i": i}) as resp:
+                    extra = headers(i) if headers else None
+                    async with session.post(url, json={**payload, "i": i}, headers=extra) as resp:
                         body = await resp.read()
                         load.statuses[str(resp.status)] += 1
                         if resp.status == 202:
@@ -378,16 +385,24 @@ async def _post_jobs(n: int, rate: float, concurrency: int, function: str, paylo
     return load
 
 
-def post_jobs(
-    n: int, rate: float = 0, concurrency: int = 32, function: str = "record", payload: dict | None = None
+def post_jobs(  # noqa: PLR0913
+    n: int,
+    rate: float = 0,
+    concurrency: int = 32,
+    function: str = "record",
+    payload: dict | None = None,
+    *,
+    headers: Headers | None = None,
 ) -> Load:
     """POST n jobs through the ingress (rate 0: as fast as `concurrency` clients go)."""
-    return asyncio.run(_post_jobs(n, rate, concurrency, function, payload or {}))
+    return asyncio.run(_post_jobs(n, rate, concurrency, function, payload or {}, headers=headers))
 
 
-async def post_jobs_async(n: int, concurrency: int = 32, function: str = "record") -> Load:
+async def post_jobs_async(
+    n: int, concurrency: int = 32, function: str = "record", *, headers: Headers | None = None
+) -> Load:
     """post_jobs inside a running event loop (beside other load)."""
-    return await _post_jobs(n, 0, concurrency, function, {})
+    return await _post_jobs(n, 0, concurrency, function, {}, headers=headers)
 
 
 def main(argv: list[str]) -> int:

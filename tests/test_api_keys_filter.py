@@ -31,6 +31,27 @@ def test_entries_are_normalised_into_what_the_api_reads():
     assert clients[B].may_call("anything")
 
 
+def test_a_clients_rate_is_shared_among_the_api_processes():
+    keys = [
+        {"name": "shop", "sha256": A, "functions": ["*"], "rate": 100, "burst": 300},
+        {"name": "slow", "sha256": B, "functions": ["*"], "rate": 2},  # burst: the rate
+    ]
+    out = plugin.hurtig_api_keys(keys, FUNCTIONS, 1 / 4)  # two API nodes of two processes
+    assert (out[0]["rate"], out[0]["burst"]) == (25.0, 75.0)
+    assert (out[1]["rate"], out[1]["burst"]) == (0.5, 1.0)  # at least one request at once
+    clients = dict(auth.parse(json.dumps(out)))
+    assert (clients[A].rate, clients[A].burst) == (25.0, 75.0)
+    assert "rate" not in plugin.hurtig_api_keys([{"name": "x", "sha256": A, "functions": ["*"]}], FUNCTIONS)[0]
+
+
+def test_a_token_bucket_allows_its_burst_then_its_rate():
+    bucket = auth.Bucket(rate=2, burst=3, tokens=3, stamp=0)
+    assert [bucket.take(0) for _ in range(3)] == [0, 0, 0]
+    assert bucket.take(0) == 0.5  # the next token in half a second
+    assert bucket.take(0.5) == 0
+    assert bucket.take(10) == 0 and bucket.tokens == 2  # refilled up to the burst, not beyond
+
+
 @pytest.mark.parametrize(
     ("keys", "message"),
     [
@@ -41,6 +62,9 @@ def test_entries_are_normalised_into_what_the_api_reads():
         ([{"name": "x", "sha256": A, "functions": []}], "functions must be a non-empty list"),
         ([{"name": "x", "sha256": A, "functions": ["nope"]}], "no function named nope"),
         ([{"name": "x", "sha256": A, "functions": ["*"], "key": "k"}], "unknown keys ['key']"),
+        ([{"name": "x", "sha256": A, "functions": ["*"], "rate": 0}], "rate must be a number > 0"),
+        ([{"name": "x", "sha256": A, "functions": ["*"], "rate": "fast"}], "rate must be a number > 0"),
+        ([{"name": "x", "sha256": A, "functions": ["*"], "burst": 5}], "burst needs a rate"),
         (
             [{"name": "x", "sha256": A, "functions": ["*"]}, {"name": "x", "sha256": B, "functions": ["*"]}],
             "name used twice",

@@ -102,13 +102,40 @@ def test_rotation_and_revocation_need_no_restart(two, broker):
     broker.get_all(queues[a])
 
 
+def test_a_client_over_its_rate_gets_429_and_the_others_do_not(broker):
+    """rate 2/s with a burst of 3 in this (single) API process: three quick requests pass,
+    the fourth gets 429 with Retry-After; another client is not limited; a second later one
+    more passes."""
+    name = f"k{uuid.uuid4().hex[:8]}"
+    queues = {name: broker.declare_function(name)}
+    keys = [
+        {"name": "limited", "sha256": [auth.digest(OLD)], "functions": ["*"], "rate": 2, "burst": 3},
+        {"name": "other", "sha256": [auth.digest(OTHER)], "functions": ["*"]},
+    ]
+    api = Api(broker, queues, keys=keys, key=OLD)
+    try:
+        codes = [api.post(name).status_code for _ in range(3)]
+        assert codes == [202] * 3
+        r = api.post(name)
+        problem(r, 429, "rate_limited")
+        assert r.headers["Retry-After"] == "1"
+        assert all(api.post(name, Authorization=f"Bearer {OTHER}").status_code == 202 for _ in range(5))
+        time.sleep(0.6)
+        assert api.post(name).status_code == 202
+        metrics = requests.get(f"{api.base}/metrics", timeout=5).text
+        assert 'hurtig_api_jobs_rejected_total{reason="rate_limited"} 1' in metrics
+    finally:
+        api.close()
+    assert len(broker.get_all(queues[name])) == 9
+
+
 def test_the_openapi_document_names_the_security_scheme_and_every_answer(two):
     api, *_ = two
     doc = requests.get(f"{api.base}/openapi.json", timeout=5).json()
     post = doc["paths"]["/v1/functions/{name}/jobs"]["post"]
     assert post["security"] == [{"apiKey": []}]
     assert doc["components"]["securitySchemes"]["apiKey"]["scheme"] == "bearer"
-    assert {"202", "400", "401", "403", "404", "413", "415", "503"} <= set(post["responses"])
+    assert {"202", "400", "401", "403", "404", "413", "415", "429", "503"} <= set(post["responses"])
 
 
 def test_the_api_refuses_to_start_without_a_valid_keys_file(tmp_path):

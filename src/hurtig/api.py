@@ -22,6 +22,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import math
 import os
 import re
 import socket
@@ -230,9 +231,9 @@ def _reject(request: web.Request, status: int, reason: str, detail: str, **heade
     return _problem(status, reason, detail, **headers)
 
 
-async def submit_job(request: web.Request) -> web.Response:
+def _admit(request: web.Request, name: str) -> tuple[auth.Client | None, web.Response | None]:
+    """Who sends the request, or why it may not submit to `name`: 401, 404, 403 or 429."""
     settings = request.app[SETTINGS]
-    name = request.match_info["name"]
     client: auth.Client | None = None
     if settings.auth:
         client = request.app[KEYS].client(request.headers.get("Authorization"))
@@ -240,13 +241,25 @@ async def submit_job(request: web.Request) -> web.Response:
             wrong = "Authorization" in request.headers
             challenge = 'Bearer realm="hurtig"' + (', error="invalid_token"' if wrong else "")
             detail = "send a valid API key: Authorization: Bearer <key>"
-            return _reject(request, 401, "unauthorized", detail, **{"WWW-Authenticate": challenge})
+            return None, _reject(request, 401, "unauthorized", detail, **{"WWW-Authenticate": challenge})
     if name not in settings.functions:
-        return _reject(request, 404, "unknown_function", f"no function named {name!r}")
+        return client, _reject(request, 404, "unknown_function", f"no function named {name!r}")
     if client is not None and not client.may_call(name):
         challenge = 'Bearer realm="hurtig", error="insufficient_scope"'
         detail = f"this API key may not call {name!r}"
-        return _reject(request, 403, "forbidden", detail, **{"WWW-Authenticate": challenge})
+        return client, _reject(request, 403, "forbidden", detail, **{"WWW-Authenticate": challenge})
+    if client is not None and (wait := request.app[KEYS].wait(client)):
+        detail = "too many requests with this API key: retry later"
+        return client, _reject(request, 429, "rate_limited", detail, **{"Retry-After": str(math.ceil(wait))})
+    return client, None
+
+
+async def submit_job(request: web.Request) -> web.Response:
+    settings = request.app[SETTINGS]
+    name = request.match_info["name"]
+    client, refused = _admit(request, name)
+    if refused is not None:
+        return refused
     if request.content_type != "application/json":
         return _reject(request, 415, "unsupported_media_type", "send the job as application/json")
     if request.content_length is not None and request.content_length > settings.max_body:

@@ -5,7 +5,10 @@ one entry per client, and holds no key, only the SHA-256 of each:
 
     [{"name": "acme-shop", "sha256": ["<64 hex>", ...], "functions": ["record"]}]
 
-`functions` may be ["*"] (every function). A client has several hashes while its key is
+`functions` may be ["*"] (every function). Optional `rate` (requests per second) and
+`burst` limit a client in this process: the api role writes each process its share of the
+client's rate in the inventory (a token bucket per client; 429 with Retry-After beyond it).
+A client has several hashes while its key is
 rotated; its name scopes its Idempotency-Keys, so a retry with the new key gives the same
 job. The file is read again when it changes (looked at at most once a second): adding or
 revoking a key needs no restart.
@@ -40,9 +43,37 @@ HEX64 = re.compile(r"^[0-9a-f]{64}$")
 class Client:
     name: str
     functions: frozenset[str]
+    rate: float = 0.0  # requests per second in this process; 0: no limit
+    burst: float = 1.0
 
     def may_call(self, function: str) -> bool:
         return "*" in self.functions or function in self.functions
+
+
+@dataclass
+class Bucket:
+    """A token bucket: `burst` requests at once, refilled at `rate` per second."""
+
+    rate: float
+    burst: float
+    tokens: float
+    stamp: float
+
+    def take(self, now: float) -> float:
+        """0 when a request may go now (and takes its token), else the seconds until one may."""
+        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return 0.0
+        return (1 - self.tokens) / self.rate
+
+
+def _number(entry: dict, field: str, default: float, low: float) -> float:
+    value = entry.get(field, default)
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < low:
+        raise ValueError(f"{entry.get('name')}: {field} must be a number >= {low}")
+    return float(value)
 
 
 def digest(key: str) -> str:
@@ -65,7 +96,8 @@ def parse(text: str) -> list[tuple[str, Client]]:
             raise ValueError(f"{name}: sha256 must be one or more 64-character lowercase hex digests")
         if not functions or not all(isinstance(f, str) for f in functions):
             raise ValueError(f"{name}: functions must be a non-empty list of names (or ['*'])")
-        client = Client(name, frozenset(functions))
+        rate = _number(e, "rate", 0, 0)
+        client = Client(name, frozenset(functions), rate, _number(e, "burst", max(1.0, rate), 1))
         out += [(h, client) for h in hashes]
     return out
 
@@ -79,6 +111,7 @@ class Keys:
         self._entries: list[tuple[str, Client]] = []
         self._stamp: tuple[int, int, int] | None = None
         self._next_check = 0.0
+        self._buckets: dict[Client, Bucket] = {}
         self._reload(initial=True)
 
     def _reload(self, initial: bool = False) -> None:
@@ -115,6 +148,17 @@ class Keys:
             if hmac.compare_digest(h, presented):
                 found = client
         return found
+
+    def wait(self, client: Client) -> float:
+        """0 when the client may send this request now, else the seconds until it may."""
+        if client.rate <= 0:
+            return 0.0
+        now = time.monotonic()
+        bucket = self._buckets.get(client)
+        if bucket is None:  # a new client, or its rate changed: a full bucket
+            self._buckets = {c: b for c, b in self._buckets.items() if c.name != client.name}
+            bucket = self._buckets[client] = Bucket(client.rate, client.burst, client.burst, now)
+        return bucket.take(now)
 
 
 def main(argv: list[str]) -> int:

@@ -11,6 +11,7 @@ def document(functions: list[str], idempotency_key: str, auth: bool = True) -> d
     refused = {
         "401": {"description": "No API key, or an unknown or revoked one (WWW-Authenticate: Bearer)", **problem},
         "403": {"description": "The API key may not call this function", **problem},
+        "429": {"description": "Over the API key's rate (error rate_limited); retry after Retry-After", **problem},
     }
     doc: dict[str, Any] = {
         "openapi": "3.0.3",
