@@ -29,6 +29,7 @@ def test_defaults_are_applied_once_from_the_spec():
         "max_ready": 100000,
         "max_ready_bytes": 268435456,
         "timeout": 60,
+        "input_dirs": [],
         "group": "workers",
         "queue_type": "quorum",
     }
@@ -36,6 +37,11 @@ def test_defaults_are_applied_once_from_the_spec():
     assert {k: v["default"] for k, v in options.items() if "default" in v} == {
         k: v for k, v in fn.items() if k not in ("name", "queue", "handler", "broker_user")
     }
+
+
+def test_input_dirs_are_absolute_paths_without_dot_segments():
+    [fn] = check([{"name": "a", "handler": "m:f", "input_dirs": ["/srv/hurtig/in", "/mnt/nfs.images/2026"]}])
+    assert fn["input_dirs"] == ["/srv/hurtig/in", "/mnt/nfs.images/2026"]
 
 
 def test_values_are_converted_and_kept():
@@ -55,6 +61,9 @@ def test_values_are_converted_and_kept():
         ({"name": "a", "handler": "m:f", "replicas": "many"}, "cannot be converted to an int"),
         ({"name": "a", "handler": "m:f", "queue_type": "stream"}, "queue_type must be one of: quorum, classic"),
         ({"name": "a", "handler": "m:f", "replica": 2}, "replica. Supported parameters include"),
+        ({"name": "a", "handler": "m:f", "input_dirs": ["srv/in"]}, "input_dirs 'srv/in' does not match"),
+        ({"name": "a", "handler": "m:f", "input_dirs": ["/srv/../etc"]}, "input_dirs '/srv/../etc' does not match"),
+        ({"name": "a", "handler": "m:f", "input_dirs": ["/"]}, "input_dirs '/' does not match"),
         ("resize", "function #1: "),
     ],
 )

@@ -3,15 +3,19 @@ the shipped staging inventory converged over SSH (molecule/default)."""
 
 from __future__ import annotations
 
+import base64
+import io
 import json
 import re
 import subprocess
 import sys
 from pathlib import Path
 
+import pika
 import requests
 import testinfra
 import urllib3
+from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[3]
 sys.path.insert(0, str(ROOT / "bench"))
@@ -96,6 +100,45 @@ def test_poison_job_ends_in_the_dead_letter_queue():
     assert r.status_code == 202
     # staging: max_retries 3, retry_delay_ms 5000 (the contract's defaults)
     wait_for(lambda: queue("jobs.resize.dead")[0] == before + 1, timeout=90)
+
+
+def dead_letter(queue_name: str, job_id: str) -> dict:
+    """The headers of a job in a dead-letter queue (looked at, left there)."""
+    conn = pika.BlockingConnection(stack.amqp_admin_params())
+    try:
+        ch = conn.channel()
+        while True:
+            method, props, _ = ch.basic_get(queue_name)  # unacked: back in the queue on close
+            assert method is not None, f"{job_id} not in {queue_name}"
+            if props.message_id == job_id:
+                return props.headers or {}
+    finally:
+        conn.close()
+
+
+def test_resize_reads_only_its_input_directory(host):
+    """Staging's resize may read /srv/hurtig/in, mounted read-only into its containers at the
+    same path: a thumbnail of a file there. A job naming any other path is dead-lettered at
+    once (no retries) with the reason."""
+    image = io.BytesIO()
+    Image.new("RGB", (64, 48), "teal").save(image, format="PNG")
+    host.run_test(f"echo {base64.b64encode(image.getvalue()).decode()} | base64 -d > /srv/hurtig/in/teal.png")
+    assert host.check_output("docker exec hurtig-resize-1 printenv HURTIG_INPUT_DIRS") == "/srv/hurtig/in"
+    assert host.run("docker exec hurtig-resize-1 touch /srv/hurtig/in/x").rc != 0  # read-only
+
+    def post(source: str) -> str:
+        body = {"source": source, "width": 16, "height": 16}
+        r = requests.post(f"{INGRESS}/v1/functions/resize/jobs", json=body, headers=AUTH, verify=False, timeout=10)
+        assert r.status_code == 202, r.text
+        return r.json()["job_id"]
+
+    job = post("/srv/hurtig/in/teal.png")
+    wait_for(lambda: host.file(f"/var/lib/hurtig/output/{job}.png").exists, timeout=30)
+    before = queue("jobs.resize.dead")[0]
+    escape = post("/srv/hurtig/in/../../../etc/passwd")
+    wait_for(lambda: queue("jobs.resize.dead")[0] == before + 1, timeout=10)  # a retry would wait 5 s x 3
+    reason = dead_letter("jobs.resize.dead", escape)["x-hurtig-dead-reason"]
+    assert reason == "rejected", reason
 
 
 def test_unknown_function_and_bad_json_are_rejected_at_the_edge():

