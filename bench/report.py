@@ -28,6 +28,7 @@ ROWS = [
     ("api_publish_ratio", "jobs / API healthz: cost of the durable publish", ""),
     ("keepalive_off_rps", "API /healthz through nginx, upstream keepalive off", "req/s"),
     ("keepalive_ratio", "keepalive on / off", ""),
+    ("auth_overhead_ratio", "jobs with API keys / jobs with the key check off (same run)", ""),
     ("ingress_jobs_with_workers_rps", "the same with the record workers running on the same cores", "req/s"),
     ("e2e_p50_ms", "POST sent → handler started, p50 (50 % of max rate)", "ms"),
     ("e2e_p99_ms", "the same, p99", "ms"),
@@ -81,6 +82,22 @@ def faults_table(faults: dict) -> list[str]:
             "",
             f"Bad input: {bad['requests']} malformed requests, {bad['5xx']} answered 5xx, {bad['accepted']} accepted, "
             f"{bad['processed']} processed, workers running afterwards: {bad['workers_running']}. {per}.",
+        ]
+    revoked = faults.get("revoked_key")
+    if revoked:
+        lines += [
+            "",
+            f"Revoked key (`playbooks/api-keys.yml`, {revoked['revoke_playbook_s']} s): while listed "
+            f"{revoked['while_listed']}, refused {revoked['revoked_key_refused_after_s']} s after the run returned, "
+            f"then {revoked['after_revocation']}; the other clients {revoked['other_clients']}.",
+        ]
+    flood = faults.get("wrong_key_flood")
+    if flood:
+        lines += [
+            "",
+            f"Wrong-key flood: {flood['wrong_keys']:,} distinct wrong keys at {flood['wrong_key_rps']}/s, answered "
+            f"{flood['wrong_key_statuses']}; a valid client meanwhile {flood['valid_rps_during_flood']} jobs/s, "
+            f"alone {flood['valid_rps_alone']} jobs/s (x{flood['valid_ratio']}).",
         ]
     return lines
 
