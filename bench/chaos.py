@@ -33,6 +33,7 @@ import argparse
 import asyncio
 import hashlib
 import json
+import multiprocessing
 import platform
 import random
 import ssl
@@ -45,6 +46,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import aiohttp
+import cpu
 import stack
 
 _RECORD = stack.function("record")  # as inventories/staging defines it
@@ -355,33 +357,49 @@ def run_bad_input(repeat: int) -> dict:
     return result
 
 
+def _wrong_key(i: int) -> dict[str, str]:
+    return {"Authorization": f"Bearer flood-{i:08d}-{uuid.uuid4().hex}"}
+
+
+def _flood(n: int, out: multiprocessing.Queue) -> None:
+    """The attacker, in a process of its own (its event loop is not the valid client's)."""
+    load = stack.post_jobs(n, concurrency=64, headers=_wrong_key)
+    out.put((dict(load.statuses), load.seconds))
+
+
 def run_wrong_key_flood(flood: int, valid: int) -> dict:
-    """`flood` distinct wrong keys at full rate; the valid client's jobs/s during it, beside a
-    run of the same client without it (same path, same script)."""
+    """`flood` distinct wrong keys at full rate from one process; the valid client's jobs/s
+    during it from another, beside a run of the same client without it (same path, same
+    script); the CPU seconds each part of the stack and each client spent meanwhile."""
     wait_healthy()
     alone = stack.post_jobs(valid, concurrency=8)
-
-    def wrong_key(i: int) -> dict[str, str]:
-        return {"Authorization": f"Bearer flood-{i:08d}-{uuid.uuid4().hex}"}
-
-    async def both() -> tuple[stack.Load, stack.Load]:
-        attack = asyncio.create_task(stack.post_jobs_async(flood, concurrency=64, headers=wrong_key))
-        await asyncio.sleep(0.5)  # the flood is running
-        during = await stack.post_jobs_async(valid, concurrency=8)
-        return during, await attack
-
-    during, attack = asyncio.run(both())
+    ctx = multiprocessing.get_context("fork")
+    results: multiprocessing.Queue = ctx.Queue()
+    before = cpu.snapshot(stack.hosts())
+    attacker = ctx.Process(target=_flood, args=(flood, results))
+    attacker.start()
+    time.sleep(0.5)  # the flood is running
+    valid_before = time.process_time()
+    during = stack.post_jobs(valid, concurrency=8)
+    valid_cpu = time.process_time() - valid_before
+    statuses, seconds = results.get(timeout=600)
+    attacker.join()
+    spent = cpu.spent(before, cpu.snapshot(stack.hosts()))
+    spent["valid client"] = round(valid_cpu, 2)
+    spent["flood client"] = spent.pop("child processes")
+    spent.pop("this process")
     wait_healthy()
     result = {
         "wrong_keys": flood,
-        "wrong_key_rps": round(flood / attack.seconds),
-        "wrong_key_statuses": dict(sorted(attack.statuses.items())),
+        "wrong_key_rps": round(flood / seconds),
+        "wrong_key_statuses": dict(sorted(statuses.items())),
         "valid_jobs": valid,
         "valid_rps_alone": round(valid / alone.seconds),
         "valid_rps_during_flood": round(valid / during.seconds),
         "valid_non_202": {k: v for k, v in (alone.statuses + during.statuses).items() if k != "202"},
     }
     result["valid_ratio"] = round(result["valid_rps_during_flood"] / max(result["valid_rps_alone"], 1), 2)
+    result["cpu_s"] = dict(sorted(spent.items(), key=lambda kv: -kv[1]))  # `wall`: the window
     print(f"[chaos] wrong_key_flood: {json.dumps(result)}", flush=True)
     return result
 

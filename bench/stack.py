@@ -273,6 +273,15 @@ def node(name: str, *cmd: str, check: bool = True, stdin: str | None = None) -> 
     return sh("docker", "exec", "-i", name, *cmd, check=check, stdin=stdin)
 
 
+def purge(name: str) -> int:
+    """Drop a queue's ready messages (benchmark backlogs only); how many there were."""
+    conn = pika.BlockingConnection(amqp_admin_params())
+    try:
+        return conn.channel().queue_purge(name).method.message_count
+    finally:
+        conn.close()
+
+
 def queue_state(name: str) -> tuple[int, int]:
     """(ready messages, consumers) of a queue; (-1, -1) while the broker does not answer."""
     try:

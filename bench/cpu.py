@@ -1,0 +1,66 @@
+"""CPU seconds spent by each part of a benchmark: each stack container (its cgroup, read on
+this host: cgroup v1 cpuacct or v2 cpu.stat) and each container its Docker engine runs (the
+API and worker nodes run theirs inside: their cgroups sit beside the node's, not in it),
+this process, and its finished children (load clients run as separate processes). Take a
+snapshot before and after, and subtract."""
+
+from __future__ import annotations
+
+import resource
+import subprocess
+import time
+from functools import cache
+from pathlib import Path
+
+
+@cache
+def _container_id(name: str) -> str:
+    return subprocess.run(
+        ["docker", "inspect", "-f", "{{.Id}}", name], capture_output=True, text=True, check=True
+    ).stdout.strip()
+
+
+@cache
+def _inner(node: str) -> dict[str, str]:
+    """The containers a node's own Docker engine runs: {name: id}; none without an engine."""
+    out = subprocess.run(
+        ["docker", "exec", node, "docker", "ps", "--no-trunc", "--format", "{{.Names}} {{.ID}}"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return dict(line.split() for line in out.stdout.splitlines()) if out.returncode == 0 else {}
+
+
+def container_seconds(name: str, cid: str | None = None) -> float:
+    """CPU seconds a container has used since it started."""
+    cid = cid or _container_id(name)
+    v1 = Path(f"/sys/fs/cgroup/cpuacct/docker/{cid}/cpuacct.usage")
+    if v1.exists():
+        return int(v1.read_text()) / 1e9
+    for v2 in (
+        Path(f"/sys/fs/cgroup/system.slice/docker-{cid}.scope/cpu.stat"),
+        Path(f"/sys/fs/cgroup/docker/{cid}/cpu.stat"),
+    ):
+        if v2.exists():
+            usage = dict(line.split() for line in v2.read_text().splitlines())
+            return int(usage["usage_usec"]) / 1e6
+    raise FileNotFoundError(f"no cgroup CPU accounting found for container {name}")
+
+
+def snapshot(containers: list[str]) -> dict[str, float]:
+    """Cumulative CPU seconds: each container, this process, its waited-for children; and the
+    wall clock."""
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    out = {name: container_seconds(name) for name in containers}
+    for node in containers:
+        out |= {f"{node}/{name}": container_seconds(name, cid) for name, cid in _inner(node).items()}
+    out["this process"] = time.process_time()
+    out["child processes"] = children.ru_utime + children.ru_stime
+    out["wall"] = time.monotonic()
+    return out
+
+
+def spent(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+    """CPU seconds per part between two snapshots, and `wall` seconds."""
+    return {k: round(after[k] - before[k], 2) for k in before}
