@@ -210,6 +210,21 @@ def test_requests_with_a_key_are_limited_per_key(ports):
     time.sleep(3)
 
 
+def test_many_keys_from_one_address_are_capped_together(ports):
+    """A flood of made-up keys: each is its own per-key limit, so all the keys of one client
+    address together are capped too (nginx_limit_keyed_net_rate 5r/s, burst 10 here)."""
+    time.sleep(3)
+    url = f"https://127.0.0.1:{ports[1]}/v1/functions/sleep/jobs"
+    codes = [
+        requests.post(url, json={}, headers={"Authorization": f"Bearer made-up-{i:04d}-0123456789"}, verify=False,
+                      timeout=5).status_code
+        for i in range(30)
+    ]  # fmt: skip
+    assert codes.count(202) >= 10 and codes.count(429) >= 5, codes
+    assert set(codes) <= {202, 429}
+    time.sleep(3)
+
+
 ACME_NAME = "ingress.hurtig.test"
 
 
