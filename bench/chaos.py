@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import hashlib
 import json
 import multiprocessing
 import platform
@@ -48,6 +47,8 @@ from pathlib import Path
 import aiohttp
 import cpu
 import stack
+
+from hurtig import auth
 
 _RECORD = stack.function("record")  # as inventories/staging defines it
 FUNCTION, QUEUE, REPLICAS, PREFETCH = "record", _RECORD["queue"], _RECORD["replicas"], _RECORD["prefetch"]
@@ -410,7 +411,7 @@ def run_revoked_key(n: int) -> dict:
     that removes it returning, with no restart; the other clients keep their 202s."""
     wait_healthy()
     key = f"chaos-revoked-{uuid.uuid4().hex}"
-    client = {"name": "chaos-revoked", "sha256": hashlib.sha256(key.encode()).hexdigest(), "functions": [FUNCTION]}
+    client = {"name": "chaos-revoked", "sha256": auth.digest(key), "functions": [FUNCTION]}
     listed = "{{ vault_hurtig_api_keys + [" + json.dumps(client) + "] }}"
 
     def bearer(_: int) -> dict[str, str]:
