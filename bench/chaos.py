@@ -13,7 +13,10 @@ processed (or RECOVERY_S passes) and reports, per fault:
 then throws malformed requests at the ingress (`bad_input`: counts per status, no 5xx,
 nothing accepted; no key, wrong keys, a key for another function included), adds a key and
 revokes it with playbooks/api-keys.yml (`revoked_key`: 202 while listed, 401 after, seconds
-to take effect), and floods it with --wrong-keys distinct wrong API keys at full rate while a valid client posts
+to take effect), breaks the autoscaler of staging's `burst` mid-burst (`autoscale_faults`,
+bench/autoscale_faults.py: its process killed, the brokers unreachable, Docker restarted;
+nothing lost, the containers kept), and floods it with --wrong-keys distinct wrong API keys
+at full rate while a valid client posts
 (`wrong_key_flood`: every wrong key 401, and the valid client's jobs/s beside the same
 client without the flood). Exits 1 on any lost job, an unbounded duplicate count, a 5xx on
 bad input, a wrong key not answered 401, a valid job not accepted during the flood, or a
@@ -45,6 +48,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import aiohttp
+import autoscale_faults
 import cpu
 import stack
 
@@ -119,7 +123,8 @@ def restart_api() -> None:
     stack.node(stack.API_NODES[0], "docker", "restart", "hurtig-api")
 
 
-def cut_network(seconds: float = 20) -> None:
+def cut_network(seconds: float = 20, during: Callable[[], None] | None = None) -> None:
+    """The worker node cut from every broker for `seconds` (calling `during` meanwhile)."""
     brokers = "{ " + ", ".join(stack.address(b) for b in stack.BROKERS) + " }"
     rules = f"""table inet hurtig_chaos {{
     chain cut_forward {{ type filter hook forward priority -10; ip daddr {brokers} drop; ip saddr {brokers} drop; }}
@@ -128,7 +133,11 @@ def cut_network(seconds: float = 20) -> None:
 }}
 """
     stack.node(stack.WORKER, "nft", "-f", "-", stdin=rules)
-    time.sleep(seconds)
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        if during:
+            during()
+        time.sleep(min(0.5, max(0.0, end - time.monotonic())))
     stack.node(stack.WORKER, "nft", "delete", "table", "inet", "hurtig_chaos")
 
 
@@ -448,6 +457,8 @@ def summary(report: dict) -> int:
     if "bad_input" in report:
         b = report["bad_input"]
         print(f"[chaos] bad_input: {b['requests']} requests, 5xx {b['5xx']}, accepted {b['accepted']}")
+    for name, r in report.get("autoscale_faults", {}).items():
+        print(f"[chaos] autoscale {name}: accepted {r.get('accepted')}, lost {r['lost']}, ok {r['ok']}")
     if "wrong_key_flood" in report:
         f = report["wrong_key_flood"]
         print(
@@ -471,6 +482,9 @@ def run_phases(only: list[str], args: argparse.Namespace, report: dict) -> list[
         expected = {"while_listed": {"202"}, "after_revocation": {"401"}, "other_clients": {"202"}}
         if any(set(r[k]) != v for k, v in expected.items()):
             failures.append("revoked_key")
+    if not only or "autoscale_faults" in only:
+        r = report["autoscale_faults"] = autoscale_faults.run(cut_network)
+        failures += [f"autoscale_faults {k}" for k, v in r.items() if v["lost"] != 0 or not v["ok"]]
     if not only or "wrong_key_flood" in only:
         r = report["wrong_key_flood"] = run_wrong_key_flood(args.wrong_keys, max(200, args.n // 2))
         if set(r["wrong_key_statuses"]) != {"401"} or r["valid_non_202"]:
@@ -491,7 +505,7 @@ def main() -> int:
     if args.summary:
         return summary(json.loads(Path(args.summary).read_text()))
     only = [s for s in args.only.split(",") if s]
-    phases = ["bad_input", "revoked_key", "wrong_key_flood"]
+    phases = ["bad_input", "revoked_key", "autoscale_faults", "wrong_key_flood"]
     unknown = set(only) - set(FAULTS) - set(phases)
     if unknown:
         known = ", ".join([*FAULTS, *phases])

@@ -37,6 +37,10 @@ ROWS = [
     ("idle_vs_warm_p99", "first job after idle / warm p99", ""),
     ("scale_up_s", "scale.yml 2 → 6 replicas until all consumers attached", "s"),
     ("drain_speedup", "drain a backlog: 2 replicas / 6 replicas", "x"),
+    ("autoscale_first_consumer_s", "autoscaling: burst over the threshold → a consumer more, p95 of 5", "s"),
+    ("autoscale_to_max_s", "autoscaling: burst → max (6) consumers attached", "s"),
+    ("autoscale_lost", "autoscaling: accepted jobs not done after out and in", ""),
+    ("autoscale_flaps", "autoscaling: direction changes within a quiet period, steady half load", ""),
     ("site_first_s", "site.yml, first converge of the stack", "s"),
     ("site_rerun_s", "site.yml, idempotent re-run", "s"),
     ("site_rerun_ratio", "re-run / first", ""),
@@ -151,6 +155,9 @@ def main() -> int:
             "![benchmark targets](bench/results.svg)",
             "",
         ]
+        scale = results.get("autoscale")
+        if scale and scale.get("date", results["date"]) != results["date"]:
+            parts += [f"(The `autoscale_*` rows: `bench/autoscale.py` alone, {scale['date']}.)", ""]
         SVG.write_text(svg(results))
     if FAULTS.exists():
         parts += faults_table(json.loads(FAULTS.read_text()))

@@ -26,6 +26,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import autoscale
 import stack
 
 WRK_THREADS = int(os.environ.get("WRK_THREADS", "2"))
@@ -41,6 +42,10 @@ TARGETS = {
     "idle_vs_warm_p99": ("<=", 2),
     "scale_up_s": ("<=", 10),
     "site_rerun_ratio": ("<=", 0.25),
+    "autoscale_first_consumer_s": ("<=", 3),
+    "autoscale_to_max_s": ("<=", 5),
+    "autoscale_lost": ("<=", 0),
+    "autoscale_flaps": ("<=", 0),
 }
 POST_LUA = """wrk.method = "POST"
 wrk.body = '{"bench": true}'
@@ -234,6 +239,8 @@ def main() -> int:
     two = drain(2, jobs_n, ms)
     r["drain"] = {"jobs": jobs_n, "job_ms": ms, "replicas_2_s": round(two, 2), "replicas_6_s": round(six, 2)}
     r["drain_speedup"] = round(two / six, 2)
+
+    r.update(autoscale.measure())
 
     if not args.skip_site:
         r["site_first_s"] = round(args.site_first_s, 1)

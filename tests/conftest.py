@@ -184,6 +184,7 @@ def broker() -> Iterator[Broker]:
             ("admin", "admin-pw", (".*", ".*", ".*"), "administrator"),
             ("api", "api-pw", ("^$", f"^{JOBS}$", "^$"), ""),
             ("worker", "worker-pw", ("^$", f"^({RETRY}|{DEAD})$", "^jobs\\.[^.]+$"), ""),
+            ("autoscaler", "autoscaler-pw", ("^$", "^$", "^$"), ""),  # reads depths by passive declares
         ):
             b.rabbitmqctl("add_user", user, pw)
             b.rabbitmqctl("set_permissions", "-p", "hurtig", user, *perms)

@@ -44,6 +44,13 @@ def test_input_dirs_are_absolute_paths_without_dot_segments():
     assert fn["input_dirs"] == ["/srv/hurtig/in", "/mnt/nfs.images/2026"]
 
 
+def test_autoscale_gets_its_defaults_and_keeps_min_below_max():
+    [fn] = check([{"name": "a", "handler": "m:f", "autoscale": {"max": "8"}}])
+    assert fn["autoscale"] == {"min": 1, "max": 8, "target_backlog_per_replica": 5, "scale_in_after_s": 30}
+    with pytest.raises(AnsibleFilterError, match=r"autoscale.min \(3\) is more than autoscale.max \(2\)"):
+        check([{"name": "a", "handler": "m:f", "autoscale": {"min": 3, "max": 2}}])
+
+
 def test_values_are_converted_and_kept():
     [fn] = check([{"name": "a", "handler": "m:f", "replicas": "4", "queue": "q.a", "memory": "1g", "cpus": 0.5}])
     assert fn["replicas"] == 4 and fn["queue"] == "q.a" and fn["memory"] == "1g" and fn["cpus"] == 0.5
@@ -64,6 +71,15 @@ def test_values_are_converted_and_kept():
         ({"name": "a", "handler": "m:f", "input_dirs": ["srv/in"]}, "input_dirs 'srv/in' does not match"),
         ({"name": "a", "handler": "m:f", "input_dirs": ["/srv/../etc"]}, "input_dirs '/srv/../etc' does not match"),
         ({"name": "a", "handler": "m:f", "input_dirs": ["/"]}, "input_dirs '/' does not match"),
+        (
+            {"name": "a", "handler": "m:f", "autoscale": {"min": 1}},
+            "required arguments: max found in functions -> autoscale",
+        ),
+        ({"name": "a", "handler": "m:f", "autoscale": {"max": 0}}, "autoscale.max is 0, at least 1"),
+        (
+            {"name": "a", "handler": "m:f", "autoscale": {"max": 2, "target_backlog_per_replica": 0}},
+            "autoscale.target_backlog_per_replica is 0, at least 1",
+        ),
         ("resize", "function #1: "),
     ],
 )

@@ -9,6 +9,7 @@ import json
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pika
@@ -198,7 +199,7 @@ def test_the_three_brokers_are_one_cluster_and_each_job_queue_lives_on_all_three
     out = stack.node(stack.BROKER, "rabbitmqctl", "-q", "list_queues", "-p", "hurtig", "name", "type", "members",
                      "--formatter", "json")  # fmt: skip
     queues = {q["name"]: q for q in json.loads(out)}
-    for name in ("record", "resize", "sleep"):
+    for name in ("record", "resize", "sleep", "burst"):
         for suffix in ("", ".retry", ".dead"):
             q = queues[f"jobs.{name}{suffix}"]
             assert q["type"] == "quorum" and sorted(q["members"]) == nodes, q
@@ -223,8 +224,8 @@ def test_each_function_has_its_own_broker_user_and_sees_only_its_password(host):
     out = stack.node(stack.BROKER, "rabbitmqctl", "-q", "list_users", "--formatter", "json")
     users = sorted(u["user"] for u in json.loads(out))
     assert users == sorted(
-        ["hurtig-admin", "hurtig-api", "hurtig-monitoring"]
-        + [f"hurtig-worker-{f}" for f in ("record", "resize", "sleep")]
+        ["hurtig-admin", "hurtig-api", "hurtig-autoscaler", "hurtig-monitoring"]
+        + [f"hurtig-worker-{f}" for f in ("burst", "record", "resize", "sleep")]
     )
     assert host.check_output("docker exec hurtig-record-1 ls /run/secrets/hurtig") == "amqp.password"
     connections = json.loads(
@@ -240,6 +241,34 @@ def test_check_playbook_reports_queues_and_workers():
     for name in ("record", "resize", "sleep"):
         n = stack.function(name)["replicas"]
         assert f"{name}: {n}/{n} running" in out, shown
+    assert re.search(r"burst: (\d+)/\1 running \(autoscaled: \d+ over the group, 1\.\.6\)", out), shown
+
+
+def test_a_burst_through_the_ingress_scales_out_and_loses_nothing(host):
+    """Staging's burst scales on its queue (1 to 6): 48 one-second jobs posted through the
+    ingress start the five created containers within seconds; every job is done once."""
+
+    def running() -> int:
+        return len(host.check_output("docker ps -q --filter label=org.hurtig.function=burst").split())
+
+    wait_for(lambda: running() == 1 and queue("jobs.burst") == (0, 1), timeout=90)  # min, after earlier tests
+    started = time.monotonic()
+    load = stack.post_jobs(48, concurrency=8, function="burst", payload={"ms": 1000})
+    assert len(load.accepted) == 48, load
+    wait_for(lambda: queue("jobs.burst")[1] == 6, timeout=15, interval=0.1)
+    to_max = time.monotonic() - started
+    assert to_max < 8, to_max
+
+    def done() -> set[str]:
+        out = host.run(
+            "for c in $(docker ps -a -q --filter label=org.hurtig.function=burst); do docker logs $c 2>&1; done"
+        ).stdout
+        return {json.loads(line)["job_id"] for line in out.splitlines() if '"job ok"' in line}
+
+    wait_for(lambda: done() >= set(load.accepted), timeout=60)
+    assert queue("jobs.burst.dead")[0] == 0
+    state = json.loads(host.file("/var/lib/hurtig/autoscaler/state.json").content_string)
+    assert state["functions"]["burst"]["max"] == 6
 
 
 def test_scale_playbook_changes_the_container_count(host):

@@ -14,8 +14,9 @@ ROOT = Path(__file__).resolve().parents[3]
 def test_no_accepted_job_is_lost_under_faults():
     """make chaos at CI size (bench/chaos.py): broker kill -9 and restart, worker kill -9,
     Docker daemon restart, API restart, a 20 s network cut, a rolling worker redeploy, a
-    rotation of the API's and the workers' broker passwords by site.yml, and malformed
-    requests."""
+    rotation of the API's and the workers' broker passwords by site.yml, malformed
+    requests, and the autoscaler killed, cut from the brokers and its Docker restarted
+    mid-burst."""
     out = ROOT / ".cache" / "faults-ci.json"  # scripts/test.sh prints its summary
     out.parent.mkdir(exist_ok=True)
     out.unlink(missing_ok=True)

@@ -264,7 +264,14 @@ def test_a_function_user_reaches_nothing_of_another_function():
 def test_only_the_functions_users_exist(host):
     out = host.check_output("rabbitmqctl -q list_users --formatter json")
     assert sorted(u["user"] for u in json.loads(out)) == sorted(
-        ["hurtig-admin", "hurtig-api", "hurtig-monitoring", "hurtig-worker-resize", "hurtig-worker-sleep"]
+        [
+            "hurtig-admin",
+            "hurtig-api",
+            "hurtig-autoscaler",
+            "hurtig-monitoring",
+            "hurtig-worker-resize",
+            "hurtig-worker-sleep",
+        ]
     )
 
 

@@ -33,6 +33,9 @@ def _checks(entry: dict[str, Any], options: dict[str, Any]) -> list[str]:
         value = entry.get(key)
         if value is None:
             continue
+        if isinstance(value, dict) and "options" in opt:  # a sub-dict: its own options
+            errors += [f"{key}.{e}" for e in _checks(value, opt["options"])]
+            continue
         for one in value if isinstance(value, list) else [value]:  # a list: each element
             if "pattern" in opt and not re.fullmatch(opt["pattern"], str(one)):
                 errors.append(f"{key} {one!r} does not match {opt['pattern']}")
@@ -75,6 +78,11 @@ def hurtig_functions(functions: Any, worker_user: str = "hurtig-worker") -> list
         if not fn.get("broker_user"):
             fn["broker_user"] = f"{worker_user}-{fn['name']}"
         errors += [f"function {label}: {e}" for e in _checks(fn, spec_["options"])]
+        scale = fn.get("autoscale")
+        if scale and scale["min"] > scale["max"]:
+            errors.append(
+                f"function {label}: autoscale.min ({scale['min']}) is more than autoscale.max ({scale['max']})"
+            )
         result.append({k: v for k, v in fn.items() if v is not None})
     for key in ("name", "queue"):
         seen = [f[key] for f in result]
