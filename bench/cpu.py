@@ -6,6 +6,7 @@ snapshot before and after, and subtract."""
 
 from __future__ import annotations
 
+import contextlib
 import resource
 import subprocess
 import time
@@ -20,7 +21,6 @@ def _container_id(name: str) -> str:
     ).stdout.strip()
 
 
-@cache
 def _inner(node: str) -> dict[str, str]:
     """The containers a node's own Docker engine runs: {name: id}; none without an engine."""
     out = subprocess.run(
@@ -54,7 +54,9 @@ def snapshot(containers: list[str]) -> dict[str, float]:
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
     out = {name: container_seconds(name) for name in containers}
     for node in containers:
-        out |= {f"{node}/{name}": container_seconds(name, cid) for name, cid in _inner(node).items()}
+        for name, cid in _inner(node).items():
+            with contextlib.suppress(FileNotFoundError):  # it stopped since `docker ps`
+                out[f"{node}/{name}"] = container_seconds(name, cid)
     out["this process"] = time.process_time()
     out["child processes"] = children.ru_utime + children.ru_stime
     out["wall"] = time.monotonic()
@@ -62,5 +64,5 @@ def snapshot(containers: list[str]) -> dict[str, float]:
 
 
 def spent(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
-    """CPU seconds per part between two snapshots, and `wall` seconds."""
-    return {k: round(after[k] - before[k], 2) for k in before}
+    """CPU seconds per part between two snapshots (the parts in both), and `wall` seconds."""
+    return {k: round(after[k] - before[k], 3) for k in before if k in after}

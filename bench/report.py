@@ -29,6 +29,16 @@ ROWS = [
     ("keepalive_off_rps", "API /healthz through nginx, upstream keepalive off", "req/s"),
     ("keepalive_ratio", "keepalive on / off", ""),
     ("auth_overhead_ratio", "jobs with API keys / jobs with the key check off (same run)", ""),
+    ("nginx_cpu_us_per_request", "ingress nginx CPU per `return 202`", "µs"),
+    ("api_cpu_us_per_healthz", "API CPU per /healthz through nginx", "µs"),
+    ("api_cpu_us_per_job", "API CPU per job (auth, validate, publish, confirm)", "µs"),
+    ("api_job_vs_healthz_cpu", "API CPU per job / per healthz", ""),
+    ("broker_cpu_us_per_job", "brokers' CPU per job (3 quorum members)", "µs"),
+    ("broker_raw_cpu_us_per_message", "brokers' CPU per message of a raw publisher, no API (same run)", "µs"),
+    ("broker_vs_raw_cpu", "brokers' CPU per job / per raw message", ""),
+    ("many_clients_healthz_ratio", "API /healthz, 4,096 keep-alive clients / 64", ""),
+    ("many_clients_jobs_ratio", "jobs, 4,096 keep-alive clients / 64", ""),
+    ("many_clients_socket_errors", "socket errors with 4,096 clients (both cases)", ""),
     ("ingress_jobs_with_workers_rps", "the same with the record workers running on the same cores", "req/s"),
     ("e2e_p50_ms", "POST sent → handler started, p50 (50 % of max rate)", "ms"),
     ("e2e_p99_ms", "the same, p99", "ms"),
@@ -63,6 +73,34 @@ def table(results: dict) -> list[str]:
         mark = "" if t is None else f"{t['target']} {'✅' if t['met'] else '❌'}"
         lines.append(f"| `{key}` | {what} | {fmt(results[key])} {unit} | {mark} |")
     return lines
+
+
+GROUPS = ("nginx", "api", "broker", "workers", "load")
+
+
+def cpu_table(results: dict) -> list[str]:
+    """CPU per request of each group of processes (cgroup accounting), per wrk case."""
+    runs = {k: r for k, r in results.get("wrk_runs", {}).items() if isinstance(r, dict) and "cpu_us_per_request" in r}
+    if not runs:
+        return []
+    lines = [
+        "CPU per request by process group, µs (cgroups; `load` is wrk, in the ingress's network namespace):",
+        "",
+        "| case | clients | req/s | " + " | ".join(GROUPS) + " |",
+        "|---|---|---|" + "---|" * len(GROUPS),
+    ]
+    for name, r in runs.items():
+        per = r["cpu_us_per_request"]
+        cells = [name, str(r["connections"]), fmt(r["rps"]), *(fmt(per[g]) for g in GROUPS)]
+        lines.append("| " + " | ".join(cells) + " |")
+    raw = results.get("broker_baseline")
+    if raw:
+        lines += [
+            "",
+            f"Raw publisher (no API; {raw['connections']} connections, {raw['in_flight']} in flight): "
+            f"{fmt(raw['rate'])} messages/s, brokers {fmt(raw['broker_cpu_us_per_message'])} µs per message.",
+        ]
+    return [*lines, ""]
 
 
 def faults_table(faults: dict) -> list[str]:
@@ -142,10 +180,12 @@ def main() -> int:
         wrk = results["wrk"]
         parts += [
             f"Benchmarks (`make bench`, {results['date']}, {results['machine']}; wrk {wrk['threads']} threads, "
-            f"{wrk['connections']} keep-alive connections, {wrk['seconds']} s per case, all on 127.0.0.1):",
+            f"{wrk['connections']} keep-alive connections, {wrk['seconds']} s per case, in the ingress node's network "
+            "namespace against its loopback: no Docker proxy on the path):",
             "",
             *table(results),
             "",
+            *cpu_table(results),
             "End-to-end latency by rate (POST sent → handler started; load client on the same cores):",
             "",
             "| jobs/s | p50 ms | p99 ms |",
@@ -155,6 +195,8 @@ def main() -> int:
             "![benchmark targets](bench/results.svg)",
             "",
         ]
+        if results.get("site_date", results["date"]) != results["date"]:
+            parts += [f"(The `site_*` rows: the run of {results['site_date']}; not measured again since.)", ""]
         scale = results.get("autoscale")
         if scale and scale.get("date", results["date"]) != results["date"]:
             parts += [f"(The `autoscale_*` rows: `bench/autoscale.py` alone, {scale['date']}.)", ""]

@@ -3,8 +3,10 @@
 Every figure that depends on the machine is reported next to a baseline measured in the same
 run: the ingress nginx answering `return 202` is the ceiling of the HTTP path, the API's
 /healthz through the same upstream is the ceiling of the web stack. wrk (Debian's package)
-drives 127.0.0.1 only, with the same settings for every case: WRK_THREADS threads,
-WRK_CONNECTIONS keep-alive connections, WRK_SECONDS seconds.
+runs in the ingress node's network namespace and drives its loopback (no Docker proxy on the
+measured path), with the same settings for every case: WRK_THREADS threads, WRK_CONNECTIONS
+keep-alive connections, WRK_SECONDS seconds; and MANY_CLIENTS connections for the case of
+thousands of clients. Each case records the CPU time each group of processes spent (cgroups).
 
     python bench/run.py [--idle-s 60] [--skip-site]
 
@@ -18,25 +20,25 @@ import argparse
 import json
 import os
 import platform
-import re
-import statistics
-import subprocess
+import resource
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import autoscale
 import stack
+from http_cases import WRK_CONNECTIONS, WRK_SECONDS, WRK_THREADS, drained, http_figures
 
-WRK_THREADS = int(os.environ.get("WRK_THREADS", "2"))
-WRK_CONNECTIONS = int(os.environ.get("WRK_CONNECTIONS", "64"))
-WRK_SECONDS = int(os.environ.get("WRK_SECONDS", "10"))
 TARGETS = {
     "ingress_ratio": (">=", 0.15),
     "api_publish_ratio": (">=", 0.8),
     "keepalive_ratio": (">=", 1.5),
+    "api_job_vs_healthz_cpu": ("<=", 1.5),
+    "broker_vs_raw_cpu": ("<=", 1.2),
     "auth_overhead_ratio": (">=", 0.95),
+    "many_clients_healthz_ratio": (">=", 0.8),
+    "many_clients_jobs_ratio": (">=", 0.8),
+    "many_clients_socket_errors": ("<=", 0),
     "e2e_p50_ms": ("<=", 5),
     "e2e_p99_ms": ("<=", 20),
     "idle_vs_warm_p99": ("<=", 2),
@@ -47,47 +49,6 @@ TARGETS = {
     "autoscale_lost": ("<=", 0),
     "autoscale_flaps": ("<=", 0),
 }
-POST_LUA = """wrk.method = "POST"
-wrk.body = '{"bench": true}'
-wrk.headers["Content-Type"] = "application/json"
-wrk.headers["Authorization"] = "%s"
-"""
-
-
-def wrk(path: str, post: bool = False) -> dict[str, float]:
-    """Requests per second (2xx only) and latency percentiles of one wrk run."""
-    cmd = ["wrk", f"-t{WRK_THREADS}", f"-c{WRK_CONNECTIONS}", f"-d{WRK_SECONDS}s", "--latency"]
-    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as lua:
-        lua.write(POST_LUA % stack.auth()["Authorization"])
-    if post:
-        cmd += ["-s", lua.name]
-    out = subprocess.run([*cmd, stack.INGRESS + path], capture_output=True, text=True, check=True).stdout
-    Path(lua.name).unlink()
-    total = int(re.search(r"(\d+) requests in", out).group(1))
-    seconds = float(re.search(r"requests in ([\d.]+)s", out).group(1))
-    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    errors = re.search(r"Socket errors: (.*)", out)
-    non2xx = int(bad.group(1)) if bad else 0
-
-    def pct(p: str) -> float:
-        m = re.search(rf"^\s+{p}%\s+([\d.]+)(us|ms|s)\b", out, re.M)
-        value, unit = float(m.group(1)), m.group(2)
-        return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
-
-    result = {
-        "rps": round((total - non2xx) / seconds, 1),
-        "p50_ms": round(pct("50"), 2),
-        "p99_ms": round(pct("99"), 2),
-        "non_2xx": non2xx,
-    }
-    if errors:
-        result["socket_errors"] = errors.group(1).strip()
-    print(f"[bench] wrk {'POST' if post else 'GET'} {path}: {result}", flush=True)
-    return result
-
-
-def drained(queue: str) -> bool:
-    return stack.queue_state(queue)[0] == 0
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -141,84 +102,26 @@ def scale_up(frm: int, to: int) -> float:
     return round(time.monotonic() - t0, 1)
 
 
-def auth_overhead(jobs: dict[str, float]) -> dict[str, list[dict[str, float]]]:
-    """The job POSTs with the API's key check off (api.yml -e api_auth=false) and on again,
-    alternated: three runs each, the first with keys being `jobs`. The queue is purged
-    before each run, so that every run starts from an empty queue; auth_overhead_ratio is
-    the median with keys over the median without."""
-    on, off = [jobs], []
-    for _ in range(3):
-        stack.playbook("api.yml", "-e", "api_auth=false")
-        try:
-            stack.purge("jobs.record")
-            off.append(wrk("/v1/functions/record/jobs", post=True))
-        finally:
-            stack.playbook("api.yml")
-        if len(on) < 3:
-            stack.purge("jobs.record")
-            on.append(wrk("/v1/functions/record/jobs", post=True))
-    print(f"[bench] jobs/s with keys {[r['rps'] for r in on]}, without {[r['rps'] for r in off]}", flush=True)
-    return {"jobs_auth_on": on, "jobs_auth_off": off}
-
-
-def http_figures(r: dict) -> None:
-    """The wrk cases: ceiling, API health with and without keepalive, jobs without and with workers."""
-    stack.playbook("scale.yml", "-e", "function=record", "-e", "replicas=2")
-    stack.wait_for(lambda: drained("jobs.record"), 600, "jobs.record drained")
-
-    ceiling = wrk("/bench/return202")
-    healthz = wrk("/bench/api-healthz")
-    no_keepalive = wrk("/bench/api-healthz-no-keepalive")
-    # The accept path with its consumers stopped: in production the workers run on other
-    # hosts, here they would take CPU from the path measured. Then with them, for the record.
-    stack.playbook("scale.yml", "-e", "function=record", "-e", "replicas=0")
-    jobs = wrk("/v1/functions/record/jobs", post=True)
-    auth = auth_overhead(jobs)
-    stack.playbook("scale.yml", "-e", "function=record", "-e", "replicas=2")
-    stack.wait_for(lambda: drained("jobs.record"), 600, "jobs.record drained")
-    jobs_with_workers = wrk("/v1/functions/record/jobs", post=True)
-    # what the two record workers process per second: the backlog that run left, drained
-    depth: list[int] = []
-    stack.wait_for(lambda: depth.append(stack.queue_state("jobs.record")[0]) or depth[-1] >= 0, 60, "queue depth read")
-    backlog = depth[-1]
-    drain_s = stack.wait_for(lambda: drained("jobs.record"), 600, "jobs.record drained", 0.1)
-    processed_rps = round(backlog / drain_s, 1) if backlog > 0 else jobs_with_workers["rps"]
-    r["wrk_runs"] = {
-        "return202": ceiling,
-        "api_healthz": healthz,
-        "api_healthz_no_keepalive": no_keepalive,
-        "jobs": jobs,
-        "jobs_with_workers": jobs_with_workers,
-        **auth,
-    }
-    r["nginx_return202_rps"] = ceiling["rps"]
-    r["ingress_jobs_rps"] = jobs["rps"]
-    r["ingress_jobs_with_workers_rps"] = jobs_with_workers["rps"]
-    r["ingress_ratio"] = round(jobs["rps"] / ceiling["rps"], 3)
-    r["api_healthz_rps"] = healthz["rps"]
-    r["api_publish_ratio"] = round(jobs["rps"] / healthz["rps"], 3)
-    r["keepalive_on_rps"] = healthz["rps"]
-    r["keepalive_off_rps"] = no_keepalive["rps"]
-    r["keepalive_ratio"] = round(healthz["rps"] / no_keepalive["rps"], 2)
-    on, off = (statistics.median(run["rps"] for run in auth[k]) for k in ("jobs_auth_on", "jobs_auth_off"))
-    r["auth_overhead_ratio"] = round(on / off, 3)
-
-    r["record_processed_rps"] = processed_rps
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--idle-s", type=float, default=float(os.environ.get("IDLE_S", "60")))
     ap.add_argument("--site-first-s", type=float, default=0.0, help="the first converge, timed by the caller")
     ap.add_argument("--skip-site", action="store_true", help="do not time an idempotent re-run of site.yml")
     ap.add_argument("--out", default=str(stack.ROOT / "bench" / "results.json"))
+    ap.add_argument("--http-only", action="store_true", help="only the wrk cases (a before/after comparison)")
     args = ap.parse_args()
+    # wrk holds a socket per client: the soft open-files limit up to the hard one
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     r: dict = {
         "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "machine": f"{os.cpu_count()} cores, {platform.machine()}, {platform.release()}",
         "wrk": {"threads": WRK_THREADS, "connections": WRK_CONNECTIONS, "seconds": WRK_SECONDS},
     }
     http_figures(r)
+    if args.http_only:
+        Path(args.out).write_text(json.dumps(r, indent=2) + "\n")
+        return 0
     # 50 % of the highest rate the whole stack sustains here: what it accepts with the workers
     # running on the same two cores, or what the workers process, whichever is lower
     # The load client (Python, TLS) runs on the same two cores too; a sweep shows where the

@@ -118,6 +118,18 @@ def _port_open(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
+@cache
+def ingress_netns() -> tuple[list[str], str]:
+    """Run a load client inside the ingress node's network namespace, against its loopback:
+    the command prefix (nsenter, the host's binaries) and the ingress's HTTPS URL there. No
+    Docker proxy on the path: the published port (INGRESS_PORT) goes through Docker's userland
+    proxy, which costs most of a core under load and dies at a few thousand connections."""
+    info = json.loads(sh("docker", "inspect", INGRESS_NODE))[0]
+    ports = info["NetworkSettings"]["Ports"]
+    inner = next(p for p, binds in ports.items() if any(b["HostPort"] == str(INGRESS_PORT) for b in binds or []))
+    return ["nsenter", f"--net=/proc/{info['State']['Pid']}/ns/net"], f"https://127.0.0.1:{inner.split('/')[0]}"
+
+
 def _tunnel_socket() -> Path:
     # a short path: a unix socket's path is limited to 107 bytes
     return Path(tempfile.gettempdir()) / f"hurtig-amqp-{hashlib.sha1(str(EPHEMERAL).encode()).hexdigest()[:10]}"

@@ -3,6 +3,13 @@
 #   [test] <kind> <name>: ok|FAILED (N s)
 # and the run ends with "N passed, N failed". Runs everything, exits non-zero on a failure.
 #   SCENARIOS="common nginx" scripts/test.sh   limits the Molecule scenarios
+#
+# Two lanes, to keep CI under an hour on two cores: BACKGROUND scenarios (default: the
+# 3-broker cluster, whose time is mostly brokers stopping, booting and syncing) start first
+# and run beside lint, the unit tests and the other scenarios; SOLO scenarios (default: the
+# staging stack and the worker node, whose tests time bursts, autoscaling and faults) run
+# only after the background lane has finished, with the machine to themselves.
+#   BACKGROUND="" scripts/test.sh              everything one after the other
 set -uo pipefail
 cd "$(dirname "$0")/.."
 passed=0 failed=0
@@ -24,6 +31,44 @@ failure_excerpt() { # log
   tail -n 25 "$1"
   echo "----- end of excerpt -----"
 }
+
+# Molecule scenarios: which ones, and in which lane.
+scenarios=${SCENARIOS:-$(for f in molecule/*/molecule.yml; do basename "$(dirname "$f")"; done)}
+in_list() { [[ " $2 " == *" $1 "* ]]; }
+background=() foreground=() solo=()
+for s in $scenarios; do
+  if in_list "$s" "${BACKGROUND-rabbitmq-cluster}"; then background+=("$s")
+  elif in_list "$s" "${SOLO-default worker}"; then solo+=("$s")
+  else foreground+=("$s"); fi
+done
+
+# One scenario: its log, its summary lines, an excerpt on failure; prints "rc seconds" last.
+scenario() { # name
+  local t0=$SECONDS rc
+  NO_COLOR=1 ANSIBLE_NOCOLOR=1 PY_COLORS=0 molecule test -s "$1" > "$logdir/molecule-$1.log" 2>&1
+  rc=$?
+  grep -E '^=+ .*(passed|failed).* =+$|not idempotent' "$logdir/molecule-$1.log" | tail -n 3
+  [ $rc -ne 0 ] && failure_excerpt "$logdir/molecule-$1.log"
+  if [ "$1" = default ] && [ -f .cache/faults-ci.json ]; then
+    python bench/chaos.py --summary .cache/faults-ci.json
+  fi
+  echo "$rc $((SECONDS - t0))"
+}
+run_scenario() { # name: in this lane, recorded at once
+  local out
+  out=$(scenario "$1")
+  sed '$d' <<< "$out"
+  # shellcheck disable=SC2046
+  record molecule "$1" $(tail -n 1 <<< "$out")
+}
+
+rm -f .cache/faults-ci.json
+lane_t0=$SECONDS
+if [ ${#background[@]} -gt 0 ]; then
+  echo "[test] background lane: ${background[*]} (beside lint, unit and ${foreground[*]:-nothing})"
+  (for s in "${background[@]}"; do scenario "$s" > "$logdir/lane-$s.out"; done) &
+  lane_pid=$!
+fi
 
 # Lint: one item per step.
 t0=$SECONDS
@@ -54,20 +99,18 @@ if [ $rc -ne 0 ] && ! awk '$2 != 0 {bad = 1} END {exit !bad}' <<< "$report"; the
 fi
 echo "[test] unit took $((SECONDS - t0)) s"
 
-# Molecule scenarios: one item per scenario.
-rm -f .cache/faults-ci.json
-scenarios=${SCENARIOS:-$(for f in molecule/*/molecule.yml; do basename "$(dirname "$f")"; done)}
-for s in $scenarios; do
-  t0=$SECONDS
-  NO_COLOR=1 ANSIBLE_NOCOLOR=1 PY_COLORS=0 molecule test -s "$s" > "$logdir/molecule-$s.log" 2>&1
-  rc=$?
-  grep -E '^=+ .*(passed|failed).* =+$|not idempotent' "$logdir/molecule-$s.log" | tail -n 3
-  [ $rc -ne 0 ] && failure_excerpt "$logdir/molecule-$s.log"
-  if [ "$s" = default ] && [ -f .cache/faults-ci.json ]; then
-    python bench/chaos.py --summary .cache/faults-ci.json
-  fi
-  record molecule "$s" $rc $((SECONDS - t0))
-done
+for s in "${foreground[@]}"; do run_scenario "$s"; done
+if [ ${#background[@]} -gt 0 ]; then
+  wait "$lane_pid"
+  for s in "${background[@]}"; do
+    out=$(cat "$logdir/lane-$s.out" 2>/dev/null)
+    sed '$d' <<< "$out"
+    set -- $(tail -n 1 <<< "$out")
+    record molecule "$s" "${1:-1}" "${2:-0}"
+  done
+  echo "[test] the two lanes took $((SECONDS - lane_t0)) s"
+fi
+for s in "${solo[@]}"; do run_scenario "$s"; done
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

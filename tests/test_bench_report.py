@@ -25,3 +25,10 @@ def test_tables_report_every_fault_and_no_loss():
     assert sum(line.startswith("| ") and "**0**" in line for line in lines) == len(faults["faults"])
     results = json.loads((ROOT / "bench" / "results.json").read_text())
     assert any("`ingress_ratio`" in line for line in report.table(results))
+
+
+def test_cpu_table_has_a_row_per_measured_case():
+    results = json.loads((ROOT / "bench" / "results.json").read_text())
+    measured = [k for k, r in results["wrk_runs"].items() if isinstance(r, dict) and "cpu_us_per_request" in r]
+    rows = [line for line in report.cpu_table(results) if line.startswith("| ") and not line.startswith("| case")]
+    assert len(rows) == len(measured)

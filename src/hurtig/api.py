@@ -39,7 +39,7 @@ import aiormq.abc
 from aiohttp import web
 from pamqp import commands as spec
 
-from hurtig import amqp, auth, jobs, logs, openapi, serve
+from hurtig import amqp, auth, cork, jobs, logs, openapi, serve
 from hurtig.metrics import Metrics
 
 log = logging.getLogger("hurtig.api")
@@ -152,7 +152,9 @@ class Publisher:
             try:
                 url = amqp.resolve(url, self.s.amqp_password_file)  # a rotated password is read here
                 context = amqp.ssl_context(self.s.amqp_tls) if self.s.amqp_tls else None  # files read here too
-                self.connection = await asyncio.wait_for(aiormq.connect(url, context=context), timeout=10)
+                self.connection = await asyncio.wait_for(
+                    aiormq.connect(url, context=context, transport_factory=cork.factory(url)), timeout=10
+                )
                 log.info("broker connected", extra={"broker": self.connection.url.host})
                 delay = 0.2
                 await self._keep_channel(self.connection)
@@ -195,8 +197,14 @@ class Publisher:
         )
         try:
             confirmation = await asyncio.wait_for(
+                # wait=False: concurrent publishes share a socket write (hurtig.cork)
                 channel.basic_publish(
-                    body, exchange=self.s.exchange, routing_key=routing_key, properties=props, mandatory=True
+                    body,
+                    exchange=self.s.exchange,
+                    routing_key=routing_key,
+                    properties=props,
+                    mandatory=True,
+                    wait=False,
                 ),
                 timeout=self.s.confirm_timeout,
             )
@@ -382,7 +390,7 @@ def main(argv: list[str] | None = None) -> int:
     sock = socket.socket(socket.AF_INET6 if ":" in settings.host else socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((settings.host, settings.port))
-    sock.listen(4096)
+    sock.listen(serve.BACKLOG)
     sock.set_inheritable(True)
     log.info("listening", extra={"host": settings.host, "port": settings.port, "workers": workers})
     # grace before SIGKILL: the drain, then a publish awaiting its confirm, then margin

@@ -27,6 +27,10 @@ from aiohttp import web
 log = logging.getLogger("hurtig.api")
 
 DRAINING = web.AppKey("draining", bool)
+# The listening socket's queue of connections not yet accepted (capped by net.core.somaxconn).
+# aiohttp's site calls listen() again with its own default of 128: at a few thousand clients,
+# nginx's new upstream connections overflowed it and timed out connecting (2 s).
+BACKLOG = 4096
 
 
 async def _close_when_draining(request: web.Request, response: web.StreamResponse) -> None:
@@ -40,7 +44,7 @@ async def _run(app: web.Application, sock: socket.socket, drain: float) -> None:
     app.on_response_prepare.append(_close_when_draining)
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
-    site = web.SockSite(runner, sock)
+    site = web.SockSite(runner, sock, backlog=BACKLOG)
     await site.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -41,6 +41,13 @@ def test_the_api_reaches_the_broker_over_tls_only(host):
     assert len(api) == 2 and all(c["ssl"] for c in api)  # one per process (HURTIG_API_WORKERS=2)
 
 
+def test_the_listen_queue_holds_thousands_of_connections(host):
+    """aiohttp re-listens with a backlog of 128 unless told: at 4,096 clients through nginx the
+    new upstream connections overflowed it and timed out (make bench, many_clients)."""
+    [row] = host.check_output("ss -Hltn 'sport = :3000'").splitlines()
+    assert row.split()[2] == "4096", row  # LISTEN Recv-Q Send-Q: Send-Q is the backlog
+
+
 def test_container_runs_hardened_with_one_process_per_setting(host):
     info = json.loads(host.check_output("docker inspect hurtig-api"))[0]
     assert info["HostConfig"]["NetworkMode"] == "host"

@@ -30,12 +30,12 @@ def ports(host):
     return PORTS[host.backend.get_hostname()]
 
 
-def test_effective_config_has_epoll_4096_keepalive(host):
+def test_effective_config_has_epoll_8192_keepalive(host):
     cfg = host.check_output("nginx -T 2>/dev/null")
     assert "use epoll;" in cfg
-    assert "worker_connections 4096;" in cfg
+    assert "worker_connections 8192;" in cfg
     assert "worker_processes auto;" in cfg
-    assert "keepalive 64;" in cfg
+    assert "keepalive 2048;" in cfg
     assert "proxy_http_version 1.1;" in cfg
     assert 'proxy_set_header Connection "";' in cfg
     assert "proxy_next_upstream error timeout non_idempotent;" in cfg

@@ -1,0 +1,245 @@
+"""The wrk cases of `make bench` (bench/run.py): wrk in the ingress node's network namespace
+against its loopback, the CPU each group of processes spent per case (cgroups), the raw
+publisher's baseline for the brokers, the key check off and on, and thousands of clients."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import cpu
+import stack
+
+WRK_THREADS = int(os.environ.get("WRK_THREADS", "2"))
+WRK_CONNECTIONS = int(os.environ.get("WRK_CONNECTIONS", "64"))
+WRK_SECONDS = int(os.environ.get("WRK_SECONDS", "10"))
+# wrk gives up on a request after WRK_TIMEOUT: thousands of clients that connect at once
+# wait for their TLS handshakes in turn, longer than wrk's default of 2 s
+WRK_TIMEOUT = os.environ.get("WRK_TIMEOUT", "10s")
+MANY_CLIENTS = int(os.environ.get("MANY_CLIENTS", "4096"))
+# their TLS handshakes are a fixed cost at the start of a run: a longer run measures the
+# steady state of thousands of connected clients rather than their arrival
+MANY_SECONDS = int(os.environ.get("MANY_SECONDS", "30"))
+
+POST_LUA = """wrk.method = "POST"
+wrk.body = '{"bench": true}'
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "%s"
+"""
+
+
+# groups of processes whose CPU time each case records: a node's container and the
+# containers its own engine runs; the load generator is this script's children (wrk)
+GROUPS = {"nginx": (stack.INGRESS_NODE,), "api": stack.API_NODES, "broker": stack.BROKERS, "workers": (stack.WORKER,)}
+
+
+def cpu_by_group(spent: dict[str, float]) -> dict[str, float]:
+    """CPU seconds of each group (cpu.spent over a case), the load generator's and the wall time."""
+    out = {g: round(sum(v for k, v in spent.items() if k.split("/")[0] in nodes), 3) for g, nodes in GROUPS.items()}
+    return out | {"load": spent["child processes"], "wall": spent["wall"]}
+
+
+def wrk(path: str, post: bool = False, connections: int = WRK_CONNECTIONS, seconds: int = WRK_SECONDS) -> dict:
+    """Requests per second (2xx only), latency percentiles and the CPU each group of
+    processes spent per request, of one wrk run in the ingress node's network namespace."""
+    netns, url = stack.ingress_netns()
+    cmd = [*netns, "wrk", f"-t{WRK_THREADS}", f"-c{connections}", f"-d{seconds}s", f"--timeout={WRK_TIMEOUT}"]
+    cmd.append("--latency")
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as lua:
+        lua.write(POST_LUA % stack.auth()["Authorization"])
+    if post:
+        cmd += ["-s", lua.name]
+    before = cpu.snapshot(stack.hosts())
+    out = subprocess.run([*cmd, url + path], capture_output=True, text=True, check=True).stdout
+    used = cpu_by_group(cpu.spent(before, cpu.snapshot(stack.hosts())))
+    Path(lua.name).unlink()
+    total = int(re.search(r"(\d+) requests in", out).group(1))
+    elapsed = float(re.search(r"requests in ([\d.]+)s", out).group(1))
+    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    errors = re.search(r"Socket errors: (.*)", out)
+    non2xx = int(bad.group(1)) if bad else 0
+
+    def pct(p: str) -> float:
+        m = re.search(rf"^\s+{p}%\s+([\d.]+)(us|ms|s)\b", out, re.M)
+        value, unit = float(m.group(1)), m.group(2)
+        return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
+
+    result: dict[str, Any] = {
+        "connections": connections,
+        "seconds": elapsed,
+        "requests": total,
+        "rps": round((total - non2xx) / elapsed, 1),
+        "p50_ms": round(pct("50"), 2),
+        "p99_ms": round(pct("99"), 2),
+        "non_2xx": non2xx,
+        "cpu_s": used,
+        "cpu_us_per_request": {g: round(v / total * 1e6, 1) for g, v in used.items() if g != "wall"},
+    }
+    if errors:
+        result["socket_errors"] = errors.group(1).strip()
+    shown = {k: v for k, v in result.items() if k != "cpu_s"}
+    print(f"[bench] wrk {'POST' if post else 'GET'} {path}: {shown}", flush=True)
+    return result
+
+
+def api_client() -> dict[str, Any]:
+    """The first API node's network namespace and its API container's broker settings: the
+    URLs, the password file and TLS files (seen from this host through /proc/<pid>/root)."""
+    node = stack.API_NODES[0]
+    pid = stack.sh("docker", "inspect", "-f", "{{.State.Pid}}", node).strip()
+    name = stack._yaml(stack.ROOT / "roles" / "api" / "defaults" / "main.yml")["api_container_name"]
+    info = json.loads(stack.node(node, "docker", "inspect", name))[0]
+    env = dict(e.split("=", 1) for e in info["Config"]["Env"])
+    mounts = {m["Destination"]: m["Source"] for m in info["Mounts"]}
+
+    def here(path: str) -> str | None:
+        dest = next((d for d in mounts if path.startswith(d + "/")), None)
+        return f"/proc/{pid}/root{mounts[dest]}{path[len(dest) :]}" if path and dest else None
+
+    return {
+        "netns": ["nsenter", f"--net=/proc/{pid}/ns/net"],
+        "urls": env["HURTIG_AMQP_URLS"].split(","),
+        "password_file": here(env["HURTIG_AMQP_PASSWORD_FILE"]),
+        "tls": {
+            "ca_file": here(env.get("HURTIG_AMQP_CA_FILE", "")),
+            "cert_file": here(env.get("HURTIG_AMQP_CERT_FILE", "")),
+            "key_file": here(env.get("HURTIG_AMQP_KEY_FILE", "")),
+        },
+    }
+
+
+def broker_baseline(rate: float, function: str = "record") -> dict[str, Any]:
+    """The raw publisher (bench/rawpub.py) in the first API node's network namespace: the
+    API's user, TLS and message, as many connections as the API processes hold, wrk's
+    concurrency and duration, at `rate` messages/s (what the API's jobs reached: a quorum
+    queue's cost per message falls as its batches grow with the rate); the brokers' CPU per
+    message from their cgroups."""
+    client = api_client()
+    users = stack.node(stack.BROKER, "rabbitmqctl", "-q", "list_connections", "user").split()
+    settings = {
+        **{k: client[k] for k in ("urls", "password_file", "tls")},
+        "exchange": stack.contract()["hurtig_jobs_exchange"],
+        "function": function,
+        "payload": json.loads(re.search(r"wrk.body = '(.*)'", POST_LUA).group(1)),
+        "connections": max(1, users.count(stack.contract()["hurtig_api_user"])),
+        "in_flight": WRK_CONNECTIONS,
+        "seconds": WRK_SECONDS,
+        "rate": rate,
+    }
+    stack.purge(f"jobs.{function}")
+    before = cpu.snapshot(stack.hosts())
+    out = subprocess.run(
+        [*client["netns"], sys.executable, str(Path(__file__).with_name("rawpub.py"))],
+        input=json.dumps(settings), capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    used = cpu_by_group(cpu.spent(before, cpu.snapshot(stack.hosts())))
+    stack.purge(f"jobs.{function}")
+    result = json.loads(out) | {k: settings[k] for k in ("connections", "in_flight")}
+    result["target_rate"], result["rate"] = rate, round(result["messages"] / result["seconds"], 1)
+    result["cpu_s"] = used
+    result["broker_cpu_us_per_message"] = round(used["broker"] / result["messages"] * 1e6, 1)
+    print(f"[bench] raw publisher: {result}", flush=True)
+    return result
+
+
+def drained(queue: str) -> bool:
+    return stack.queue_state(queue)[0] == 0
+
+
+def auth_overhead(jobs: dict[str, float]) -> dict[str, list[dict[str, float]]]:
+    """The job POSTs with the API's key check off (api.yml -e api_auth=false) and on again,
+    alternated: three runs each, the first with keys being `jobs`. The queue is purged
+    before each run, so that every run starts from an empty queue; auth_overhead_ratio is
+    the median with keys over the median without."""
+    on, off = [jobs], []
+    for _ in range(3):
+        stack.playbook("api.yml", "-e", "api_auth=false")
+        try:
+            stack.purge("jobs.record")
+            off.append(wrk("/v1/functions/record/jobs", post=True))
+        finally:
+            stack.playbook("api.yml")
+        if len(on) < 3:
+            stack.purge("jobs.record")
+            on.append(wrk("/v1/functions/record/jobs", post=True))
+    print(f"[bench] jobs/s with keys {[r['rps'] for r in on]}, without {[r['rps'] for r in off]}", flush=True)
+    return {"jobs_auth_on": on, "jobs_auth_off": off}
+
+
+def http_figures(r: dict) -> None:
+    """The wrk cases: ceiling, API health with and without keepalive, jobs without and with workers."""
+    stack.playbook("scale.yml", "-e", "function=record", "-e", "replicas=2")
+    stack.wait_for(lambda: drained("jobs.record"), 600, "jobs.record drained")
+
+    ceiling = wrk("/bench/return202")
+    healthz = wrk("/bench/api-healthz")
+    no_keepalive = wrk("/bench/api-healthz-no-keepalive")
+    # The accept path with its consumers stopped: in production the workers run on other
+    # hosts, here they would take CPU from the path measured. Then with them, for the record.
+    stack.playbook("scale.yml", "-e", "function=record", "-e", "replicas=0")
+    jobs = wrk("/v1/functions/record/jobs", post=True)
+    baseline = broker_baseline(rate=jobs["rps"])
+    auth = auth_overhead(jobs)
+    stack.playbook("scale.yml", "-e", "function=record", "-e", "replicas=2")
+    stack.wait_for(lambda: drained("jobs.record"), 600, "jobs.record drained")
+    jobs_with_workers = wrk("/v1/functions/record/jobs", post=True)
+    # thousands of keep-alive clients (exempt from the per-client limits, as a load
+    # balancer's address would be): the proxied API path and the job path, without workers
+    many_healthz = wrk("/bench/api-healthz", connections=MANY_CLIENTS, seconds=MANY_SECONDS)
+    stack.playbook("scale.yml", "-e", "function=record", "-e", "replicas=0")
+    stack.purge("jobs.record")
+    many_jobs = wrk("/v1/functions/record/jobs", post=True, connections=MANY_CLIENTS, seconds=MANY_SECONDS)
+    stack.purge("jobs.record")
+    stack.playbook("scale.yml", "-e", "function=record", "-e", "replicas=2")
+    # what the two record workers process per second: the backlog that run left, drained
+    depth: list[int] = []
+    stack.wait_for(lambda: depth.append(stack.queue_state("jobs.record")[0]) or depth[-1] >= 0, 60, "queue depth read")
+    backlog = depth[-1]
+    drain_s = stack.wait_for(lambda: drained("jobs.record"), 600, "jobs.record drained", 0.1)
+    processed_rps = round(backlog / drain_s, 1) if backlog > 0 else jobs_with_workers["rps"]
+    r["wrk_runs"] = {
+        "return202": ceiling,
+        "api_healthz": healthz,
+        "api_healthz_no_keepalive": no_keepalive,
+        "jobs": jobs,
+        "jobs_with_workers": jobs_with_workers,
+        "api_healthz_many_clients": many_healthz,
+        "jobs_many_clients": many_jobs,
+        **auth,
+    }
+    r["nginx_return202_rps"] = ceiling["rps"]
+    r["ingress_jobs_rps"] = jobs["rps"]
+    r["ingress_jobs_with_workers_rps"] = jobs_with_workers["rps"]
+    r["ingress_ratio"] = round(jobs["rps"] / ceiling["rps"], 3)
+    r["api_healthz_rps"] = healthz["rps"]
+    r["api_publish_ratio"] = round(jobs["rps"] / healthz["rps"], 3)
+    r["keepalive_on_rps"] = healthz["rps"]
+    r["keepalive_off_rps"] = no_keepalive["rps"]
+    r["keepalive_ratio"] = round(healthz["rps"] / no_keepalive["rps"], 2)
+    on, off = (statistics.median(run["rps"] for run in auth[k]) for k in ("jobs_auth_on", "jobs_auth_off"))
+    r["auth_overhead_ratio"] = round(on / off, 3)
+
+    r["record_processed_rps"] = processed_rps
+    r["many_clients"] = MANY_CLIENTS
+    r["many_clients_healthz_ratio"] = round(many_healthz["rps"] / healthz["rps"], 3)
+    r["many_clients_jobs_ratio"] = round(many_jobs["rps"] / jobs["rps"], 3)
+    r["many_clients_socket_errors"] = sum(
+        int(n) for run in (many_healthz, many_jobs) for n in re.findall(r"\d+", run.get("socket_errors", ""))
+    )
+    per = {k: run["cpu_us_per_request"] for k, run in r["wrk_runs"].items() if "cpu_us_per_request" in run}
+    r["nginx_cpu_us_per_request"] = per["return202"]["nginx"]
+    r["api_cpu_us_per_healthz"] = per["api_healthz"]["api"]
+    r["api_cpu_us_per_job"] = per["jobs"]["api"]
+    r["broker_cpu_us_per_job"] = per["jobs"]["broker"]
+    r["api_job_vs_healthz_cpu"] = round(r["api_cpu_us_per_job"] / r["api_cpu_us_per_healthz"], 2)
+    # the brokers' cost of the API's jobs against a raw publisher's, both with no consumer
+    r["broker_baseline"] = baseline
+    r["broker_raw_cpu_us_per_message"] = r["broker_baseline"]["broker_cpu_us_per_message"]
+    r["broker_vs_raw_cpu"] = round(r["broker_cpu_us_per_job"] / r["broker_raw_cpu_us_per_message"], 2)
