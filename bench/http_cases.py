@@ -28,8 +28,10 @@ MANY_CLIENTS = int(os.environ.get("MANY_CLIENTS", "4096"))
 # steady state of thousands of connected clients rather than their arrival
 MANY_SECONDS = int(os.environ.get("MANY_SECONDS", "30"))
 
+# the job every POST case sends: wrk's script and the raw publisher's message
+BODY = {"bench": True}
 POST_LUA = """wrk.method = "POST"
-wrk.body = '{"bench": true}'
+wrk.body = '%s'
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Authorization"] = "%s"
 """
@@ -52,14 +54,14 @@ def wrk(path: str, post: bool = False, connections: int = WRK_CONNECTIONS, secon
     netns, url = stack.ingress_netns()
     cmd = [*netns, "wrk", f"-t{WRK_THREADS}", f"-c{connections}", f"-d{seconds}s", f"--timeout={WRK_TIMEOUT}"]
     cmd.append("--latency")
-    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as lua:
-        lua.write(POST_LUA % stack.auth()["Authorization"])
-    if post:
-        cmd += ["-s", lua.name]
-    before = cpu.snapshot(stack.hosts())
-    out = subprocess.run([*cmd, url + path], capture_output=True, text=True, check=True).stdout
-    used = cpu_by_group(cpu.spent(before, cpu.snapshot(stack.hosts())))
-    Path(lua.name).unlink()
+    with tempfile.NamedTemporaryFile("w", suffix=".lua") as lua:
+        if post:
+            lua.write(POST_LUA % (json.dumps(BODY), stack.auth()["Authorization"]))
+            lua.flush()
+            cmd += ["-s", lua.name]
+        before = cpu.snapshot(stack.hosts())
+        out = subprocess.run([*cmd, url + path], capture_output=True, text=True, check=True).stdout
+        used = cpu_by_group(cpu.spent(before, cpu.snapshot(stack.hosts())))
     total = int(re.search(r"(\d+) requests in", out).group(1))
     elapsed = float(re.search(r"requests in ([\d.]+)s", out).group(1))
     bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
@@ -93,8 +95,8 @@ def api_client() -> dict[str, Any]:
     """The first API node's network namespace and its API container's broker settings: the
     URLs, the password file and TLS files (seen from this host through /proc/<pid>/root)."""
     node = stack.API_NODES[0]
-    pid = stack.sh("docker", "inspect", "-f", "{{.State.Pid}}", node).strip()
-    name = stack._yaml(stack.ROOT / "roles" / "api" / "defaults" / "main.yml")["api_container_name"]
+    pid = stack.node_pid(node)
+    name = stack.role_defaults("api")["api_container_name"]
     info = json.loads(stack.node(node, "docker", "inspect", name))[0]
     env = dict(e.split("=", 1) for e in info["Config"]["Env"])
     mounts = {m["Destination"]: m["Source"] for m in info["Mounts"]}
@@ -104,7 +106,7 @@ def api_client() -> dict[str, Any]:
         return f"/proc/{pid}/root{mounts[dest]}{path[len(dest) :]}" if path and dest else None
 
     return {
-        "netns": ["nsenter", f"--net=/proc/{pid}/ns/net"],
+        "netns": stack.netns(node),
         "urls": env["HURTIG_AMQP_URLS"].split(","),
         "password_file": here(env["HURTIG_AMQP_PASSWORD_FILE"]),
         "tls": {
@@ -127,7 +129,7 @@ def broker_baseline(rate: float, function: str = "record") -> dict[str, Any]:
         **{k: client[k] for k in ("urls", "password_file", "tls")},
         "exchange": stack.contract()["hurtig_jobs_exchange"],
         "function": function,
-        "payload": json.loads(re.search(r"wrk.body = '(.*)'", POST_LUA).group(1)),
+        "payload": BODY,
         "connections": max(1, users.count(stack.contract()["hurtig_api_user"])),
         "in_flight": WRK_CONNECTIONS,
         "seconds": WRK_SECONDS,

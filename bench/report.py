@@ -65,13 +65,17 @@ def fmt(value: object) -> str:
 
 def table(results: dict) -> list[str]:
     targets = results.get("targets", {})
-    lines = ["| key | what | value | target |", "|---|---|---|---|"]
+    lines = ["| key | what | value (range of the runs) | target |", "|---|---|---|---|"]
     for key, what, unit in ROWS:
         if key not in results:
             continue
         t = targets.get(key)
         mark = "" if t is None else f"{t['target']} {'✅' if t['met'] else '❌'}"
-        lines.append(f"| `{key}` | {what} | {fmt(results[key])} {unit} | {mark} |")
+        span = results.get("ranges", {}).get(key)
+        shown = f"{fmt(results[key])} {unit}".strip()
+        if span and span[0] != span[1]:
+            shown += f" ({fmt(span[0])} to {fmt(span[1])})"
+        lines.append(f"| `{key}` | {what} | {shown} | {mark} |")
     return lines
 
 
@@ -84,7 +88,8 @@ def cpu_table(results: dict) -> list[str]:
     if not runs:
         return []
     lines = [
-        "CPU per request by process group, µs (cgroups; `load` is wrk, in the ingress's network namespace):",
+        "CPU per request by process group, µs (cgroups; `load` is wrk, in the ingress's network namespace; "
+        "the last of the runs):",
         "",
         "| case | clients | req/s | " + " | ".join(GROUPS) + " |",
         "|---|---|---|" + "---|" * len(GROUPS),
@@ -181,7 +186,9 @@ def main() -> int:
         parts += [
             f"Benchmarks (`make bench`, {results['date']}, {results['machine']}; wrk {wrk['threads']} threads, "
             f"{wrk['connections']} keep-alive connections, {wrk['seconds']} s per case, in the ingress node's network "
-            "namespace against its loopback: no Docker proxy on the path):",
+            "namespace against its loopback: no Docker proxy on the path). "
+            f"The wrk cases and the re-run of site.yml ran {results.get('runs', 1)} times: each value is the median, "
+            "the range in brackets the lowest and highest run; the targets are judged on the median:",
             "",
             *table(results),
             "",
@@ -198,7 +205,7 @@ def main() -> int:
         if results.get("site_date", results["date"]) != results["date"]:
             parts += [f"(The `site_*` rows: the run of {results['site_date']}; not measured again since.)", ""]
         scale = results.get("autoscale")
-        if scale and scale.get("date", results["date"]) != results["date"]:
+        if scale and scale.get("date", results["date"]) < results["date"]:  # carried from an earlier run
             parts += [f"(The `autoscale_*` rows: `bench/autoscale.py` alone, {scale['date']}.)", ""]
         SVG.write_text(svg(results))
     if FAULTS.exists():

@@ -68,7 +68,7 @@ def _yaml(path: Path) -> Any:
 @cache
 def contract() -> dict[str, Any]:
     """The shared names and ports (roles/hurtig/defaults/main.yml)."""
-    return _yaml(ROOT / "roles" / "hurtig" / "defaults" / "main.yml")
+    return role_defaults("hurtig")
 
 
 @cache
@@ -118,16 +118,30 @@ def _port_open(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
+def role_defaults(role: str) -> dict[str, Any]:
+    """A role's defaults (roles/<role>/defaults/main.yml)."""
+    return _yaml(ROOT / "roles" / role / "defaults" / "main.yml")
+
+
+def node_pid(name: str) -> str:
+    """The PID of a node container's init on this host (its namespaces, /proc/<pid>/root)."""
+    return sh("docker", "inspect", "-f", "{{.State.Pid}}", name).strip()
+
+
+def netns(name: str) -> list[str]:
+    """The command prefix that runs this host's binaries in a node's network namespace."""
+    return ["nsenter", f"--net=/proc/{node_pid(name)}/ns/net"]
+
+
 @cache
 def ingress_netns() -> tuple[list[str], str]:
     """Run a load client inside the ingress node's network namespace, against its loopback:
     the command prefix (nsenter, the host's binaries) and the ingress's HTTPS URL there. No
     Docker proxy on the path: the published port (INGRESS_PORT) goes through Docker's userland
     proxy, which costs most of a core under load and dies at a few thousand connections."""
-    info = json.loads(sh("docker", "inspect", INGRESS_NODE))[0]
-    ports = info["NetworkSettings"]["Ports"]
+    ports = json.loads(sh("docker", "inspect", "-f", "{{json .NetworkSettings.Ports}}", INGRESS_NODE))
     inner = next(p for p, binds in ports.items() if any(b["HostPort"] == str(INGRESS_PORT) for b in binds or []))
-    return ["nsenter", f"--net=/proc/{info['State']['Pid']}/ns/net"], f"https://127.0.0.1:{inner.split('/')[0]}"
+    return netns(INGRESS_NODE), f"https://127.0.0.1:{inner.split('/')[0]}"
 
 
 def _tunnel_socket() -> Path:

@@ -54,13 +54,14 @@ scenario() { # name
   fi
   echo "$rc $((SECONDS - t0))"
 }
-run_scenario() { # name: in this lane, recorded at once
-  local out
-  out=$(scenario "$1")
-  sed '$d' <<< "$out"
-  # shellcheck disable=SC2046
-  record molecule "$1" $(tail -n 1 <<< "$out")
+# Print a scenario's output and record it from its last line ("rc seconds"; none: failed).
+report() { # name output
+  local rc secs
+  sed '$d' <<< "$2"
+  read -r rc secs <<< "$(tail -n 1 <<< "$2")"
+  record molecule "$1" "${rc:-1}" "${secs:-0}"
 }
+run_scenario() { report "$1" "$(scenario "$1")"; } # in this lane, recorded at once
 
 rm -f .cache/faults-ci.json
 lane_t0=$SECONDS
@@ -102,12 +103,7 @@ echo "[test] unit took $((SECONDS - t0)) s"
 for s in "${foreground[@]}"; do run_scenario "$s"; done
 if [ ${#background[@]} -gt 0 ]; then
   wait "$lane_pid"
-  for s in "${background[@]}"; do
-    out=$(cat "$logdir/lane-$s.out" 2>/dev/null)
-    sed '$d' <<< "$out"
-    set -- $(tail -n 1 <<< "$out")
-    record molecule "$s" "${1:-1}" "${2:-0}"
-  done
+  for s in "${background[@]}"; do report "$s" "$(cat "$logdir/lane-$s.out" 2>/dev/null)"; done
   echo "[test] the two lanes took $((SECONDS - lane_t0)) s"
 fi
 for s in "${solo[@]}"; do run_scenario "$s"; done

@@ -11,6 +11,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 
 import report  # noqa: E402
+import run  # noqa: E402
 
 
 def test_svg_is_valid_xml_with_a_bar_per_target():
@@ -32,3 +33,17 @@ def test_cpu_table_has_a_row_per_measured_case():
     measured = [k for k, r in results["wrk_runs"].items() if isinstance(r, dict) and "cpu_us_per_request" in r]
     rows = [line for line in report.cpu_table(results) if line.startswith("| ") and not line.startswith("| case")]
     assert len(rows) == len(measured)
+
+
+def test_runs_combine_to_medians_with_ranges():
+    runs = [{"rps": 10.0, "errors": 3, "case": {"a": 1}}, {"rps": 30.0, "errors": 1}, {"rps": 20.0, "errors": 2}]
+    out = run.combine(runs)
+    assert (out["rps"], out["errors"], out["runs"]) == (20.0, 2, 3)
+    assert out["ranges"] == {"rps": [10.0, 30.0], "errors": [1, 3]}
+    assert "case" not in out  # details are the last run's
+    results = {"rps": 20.0, "ranges": {"rps": [10.0, 30.0]}}
+    report.ROWS.append(("rps", "test", "req/s"))
+    try:
+        assert "| `rps` | test | 20 req/s (10 to 30) |  |" in report.table(results)
+    finally:
+        report.ROWS.pop()
