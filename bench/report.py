@@ -202,10 +202,11 @@ def main() -> int:
             "![benchmark targets](bench/results.svg)",
             "",
         ]
-        if results.get("site_date", results["date"]) != results["date"]:
-            parts += [f"(The `site_*` rows: the run of {results['site_date']}; not measured again since.)", ""]
+        # rows measured apart from the rest: bench/run.py --site-only, bench/autoscale.py alone
+        if "site_date" in results:
+            parts += [f"(The `site_*` rows: `bench/run.py --site-only`, {results['site_date']}.)", ""]
         scale = results.get("autoscale")
-        if scale and scale.get("date", results["date"]) < results["date"]:  # carried from an earlier run
+        if scale and scale.get("date", results["date"]) < results["date"]:  # a full run measures it later
             parts += [f"(The `autoscale_*` rows: `bench/autoscale.py` alone, {scale['date']}.)", ""]
         SVG.write_text(svg(results))
     if FAULTS.exists():

@@ -54,3 +54,16 @@ def test_services_enabled_and_active_skip_their_task():
     assert not running("chrony", read("unit enabled:inactive unit:chrony"))
     assert not running("ssh", read("unit enabled:active unit:chrony"))
     assert not running("chrony", {"skipped": True})
+
+
+def test_packages_all_installed_skip_apt():
+    installed = plugin.common_installed
+    both = read("pkg ii pkg:chrony", "pkg ii pkg:sudo")
+    assert installed(["chrony", "sudo"], both)
+    assert installed([], both)
+    assert not installed(["chrony", "sudo"], read("pkg ii pkg:chrony", "pkg rc pkg:sudo"))  # removed, config left
+    assert not installed(["chrony", "sudo"], read("pkg ii pkg:chrony", "pkg  pkg:sudo"))  # unknown to dpkg
+    assert not installed(["chrony", "curl"], both)  # not read (added since)
+    assert not installed(["chrony=4.6"], read("pkg ii pkg:chrony"))  # a pinned version: apt decides
+    assert not installed(["chrony"], read("pkg ii pkg:chrony", rc=1))
+    assert not installed(["chrony"], {"skipped": True})

@@ -172,7 +172,7 @@ def test_broker_1_rebuilt_from_an_empty_volume_rejoins_and_nothing_is_lost(host)
     assert sorted({q["name"]: q for q in queues}["jobs.sleep"]["members"]) == ALL
     assert sorted(drain(25681)) == sorted(ids)
     # a second run changes nothing on the rebuilt node (the others were already unchanged
-    # by the first; the play runs one broker at a time, so only this one is run again)
+    # by the first run, so only this one is run again)
     again = playbook(ROOT / "playbooks/broker.yml", "--limit", "rabbitmq-c1")
     assert " changed=0 " in recap(again)["rabbitmq-c1"], recap(again)
 
@@ -196,13 +196,31 @@ def test_a_standalone_node_that_holds_queues_is_not_reset(host):
     assert running_nodes(host) == ALL
 
 
+def test_a_new_cookie_for_a_running_cluster_stops_the_play_before_any_broker_stops(host):
+    """The play runs the brokers in parallel: a changed rabbitmq_erlang_cookie would stop
+    every member at once. It fails instead, on every broker, and all keep running."""
+    failed = run_playbook(ROOT / "playbooks/broker.yml", "-e", "rabbitmq_erlang_cookie=another-cookie-0123456789abcdef")
+    assert failed.returncode != 0
+    said = plain(failed.stdout + failed.stderr)  # Ansible writes a failure's message to stderr
+    assert "This broker runs with an Erlang cookie other than rabbitmq_erlang_cookie" in said
+    assert all(" failed=1 " in recap(failed.stdout)[name] for name in NODES), recap(failed.stdout)
+    assert running_nodes(host) == ALL
+
+
 def test_a_config_change_restarts_each_broker_through_drain_and_revive(host):
-    """The role's restart handler: quorum plus one, drain, restart, revive; nothing lost."""
+    """The role's restart handler: quorum plus one, drain, restart, revive; nothing lost. The
+    play runs the brokers in parallel, the restarts go one node at a time: each node's
+    drain, restart and revive before the next node's drain."""
     ids = publish_confirmed(25682)
     out = playbook(ROOT / "playbooks/broker.yml", "-e", "rabbitmq_heartbeat=31")
-    assert plain(out).count("RUNNING HANDLER [rabbitmq : Restart RabbitMQ through drain and revive]") == 3
-    for step in ("Drain the node", "Restart the node", "Revive the node"):  # the restart steps it includes
-        assert plain(out).count(f"RUNNING HANDLER [rabbitmq : {step}]") == 3, step
+    steps = ("Drain the node", "Restart the node", "Revive the node")  # the restart steps it includes
+    headers = re.findall(r"RUNNING HANDLER \[rabbitmq : ([^\]]+)\]", plain(out))
+    assert [h for h in headers if h in steps] == list(steps) * 3
+    sections = re.split(r"\n(?=RUNNING HANDLER \[|TASK \[)", ANSI.sub("", out))
+    hosts_of = [re.findall(r"^(?:ok|changed): \[([\w-]+)\]", sec, re.M) for sec in sections]
+    drained = [hosts for sec, hosts in zip(sections, hosts_of, strict=True) if "[rabbitmq : Drain the node]" in sec]
+    assert sorted(h for hosts in drained for h in hosts) == sorted(NODES), drained
+    assert all(len(hosts) == 1 for hosts in drained), drained  # one node per drain
     assert " changed=0 " not in recap(out)["rabbitmq-c1"]
     assert running_nodes(host) == ALL
     assert not any(in_maintenance(node(n)) for n in NODES)

@@ -2,7 +2,9 @@
 
 The role reads back everything it manages in one command at the start of a run
 (tasks/main.yml): `<sha1> <mode>:<owner>:<group> <path>` per file,
-`dir <mode>:<owner>:<group> <path>` per directory, `- - <path>` when missing. A task whose
+`dir <mode>:<owner>:<group> <path>` per directory, `- - <path>` when missing,
+`unit <enabled>:<active> unit:<name>` per service, `pkg <dpkg status> pkg:<name>` per
+package (`ii`: installed; empty when dpkg does not know it). A task whose
 target already has that content, type, mode and owner skips: no remote stat, copy or file
 call. A file changed by hand (content, mode or owner) does not match, so the task runs and
 puts it back, as it always did.
@@ -45,6 +47,16 @@ def common_running(name: str, read: Any) -> bool:
     return _state(read).get(f"unit:{name}") == ("unit", "enabled:active")
 
 
+def common_installed(packages: list[str], read: Any) -> bool:
+    """True when dpkg reported every package installed ("ii"): the apt task skips. A name
+    with a version or a release (pkg=1.2, pkg/trixie), or a virtual package, never
+    matches a line, so apt decides for it."""
+    if not isinstance(read, dict) or read.get("skipped") or read.get("rc", 1) != 0:
+        return False
+    state = _state(read)
+    return all(state.get(f"pkg:{name}") == ("pkg", "ii") for name in packages)
+
+
 class TestModule:
     def tests(self) -> dict[str, Any]:
-        return {"common_current": common_current, "common_running": common_running}
+        return {"common_current": common_current, "common_running": common_running, "common_installed": common_installed}
