@@ -160,6 +160,8 @@ def main() -> int:
     ap.add_argument("--http-only", action="store_true", help="only the wrk cases (a before/after comparison)")
     ap.add_argument("--site-only", action="store_true", help="only the re-runs of site.yml, into the existing --out")
     args = ap.parse_args()
+    if args.site_only and not args.site_first_s:  # else the ratio would keep an older first converge
+        ap.error("--site-only needs --site-first-s (the first converge of the stack being re-run)")
     if args.site_only:  # the other figures stay those of their run; site_date says when these were taken
         r = json.loads(Path(args.out).read_text())
         site_figures(r, args.runs, args.site_first_s)

@@ -4,10 +4,16 @@ write (content, mode, owner); anything else, including a hand edit, runs the tas
 from __future__ import annotations
 
 import hashlib
+import json
+import os
+import subprocess
+from pathlib import Path
 
-from conftest import role_plugin
+import yaml
+from conftest import ROOT, role_plugin
 
 plugin = role_plugin("common", "test_plugins", "common_files")
+COMMON_VARS = yaml.safe_load((ROOT / "roles" / "common" / "vars" / "main.yml").read_text())
 current = plugin.common_current
 
 SPEC = {"src": "sshd_config.j2", "dest": "/etc/ssh/sshd_config.d/00-hurtig.conf", "mode": "0600"}
@@ -67,3 +73,95 @@ def test_packages_all_installed_skip_apt():
     assert not installed(["chrony=4.6"], read("pkg ii pkg:chrony"))  # a pinned version: apt decides
     assert not installed(["chrony"], read("pkg ii pkg:chrony", rc=1))
     assert not installed(["chrony"], {"skipped": True})
+
+
+def run_read(*args: str) -> dict:
+    """The role's read-back script itself (roles/common/vars/main.yml) on this machine."""
+    script = COMMON_VARS["common_files_read_script"]
+    done = subprocess.run(["/bin/sh", "-c", script, "sh", *args], capture_output=True, text=True, check=True)
+    return {"rc": 0, "stdout": done.stdout}
+
+
+def test_units_enabled_or_disabled_with_any_state():
+    state = plugin.common_unit_state
+    assert state("fstrim.timer", read("unit enabled:inactive unit:fstrim.timer"), "enabled")  # in a container
+    assert state("fstrim.timer", read("unit enabled:active unit:fstrim.timer"), "enabled", "active")
+    assert not state("fstrim.timer", read("unit enabled:inactive unit:fstrim.timer"), "enabled", "active")
+    assert state("fstrim.timer", read("unit disabled:inactive unit:fstrim.timer"), "disabled", "inactive")
+    assert not state("fstrim.timer", read("unit masked:inactive unit:fstrim.timer"), "disabled")
+    assert not state("fstrim.timer", read("unit enabled:active unit:chrony"), "enabled")
+    assert not state("fstrim.timer", {"skipped": True}, "enabled")
+
+
+def test_timezone_link_read_back_by_the_script(tmp_path):
+    (tmp_path / "zoneinfo" / "Europe").mkdir(parents=True)
+    (tmp_path / "zoneinfo" / "Europe" / "Oslo").write_text("TZif")
+    (tmp_path / "etc").mkdir()
+    localtime = tmp_path / "etc" / "localtime"
+    localtime.symlink_to("../zoneinfo/Europe/Oslo")  # relative, as systemd writes it
+    links = plugin.common_links_to
+    r = run_read(f"link:{localtime}", f"link:{tmp_path}/etc/nothing")
+    assert links(str(localtime), r, f"{tmp_path}/zoneinfo/Europe/Oslo")
+    assert not links(str(localtime), r, f"{tmp_path}/zoneinfo/Europe/Berlin")
+    assert not links(f"{tmp_path}/etc/nothing", r, f"{tmp_path}/zoneinfo/Europe/Oslo")
+    assert not links(str(localtime), {"skipped": True}, f"{tmp_path}/zoneinfo/Europe/Oslo")
+
+
+def test_groups_and_members_read_back_by_the_script():
+    has = plugin.common_group_has
+    r = run_read("group:root", "group:hurtig-no-such-group")
+    assert has("root", r)
+    assert not has("hurtig-no-such-group", r)
+    assert has("ssh-users", read("group :alice,deploy group:ssh-users"), "deploy")
+    assert not has("ssh-users", read("group :alice,deployer group:ssh-users"), "deploy")
+    assert not has("ssh-users", read("group : group:ssh-users"), "deploy")
+    assert has("ssh-users", read("group : group:ssh-users"))
+    assert not has("root", {"skipped": True})
+
+
+MARKER = "# {mark} hurtig nodes (managed by Ansible)"
+BLOCK = "10.0.0.1 stg-mq-1\n10.0.0.2 stg-mq-2\n"
+
+
+def blockinfile(path: Path, block: str) -> bool:
+    """ansible.builtin.blockinfile on a local file (no inventory, no project config): did it
+    change it?"""
+    cfg = path.parent / "ansible.cfg"
+    cfg.write_text("[defaults]\n")
+    args = json.dumps({"path": str(path), "marker": MARKER, "block": block})
+    done = subprocess.run(
+        ["ansible", "localhost", "-i", "localhost,", "-c", "local", "-m", "ansible.builtin.blockinfile", "-a", args],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "ANSIBLE_CONFIG": str(cfg)},
+    )
+    return '"changed": true' in done.stdout
+
+
+def test_etc_hosts_block_skips_exactly_when_blockinfile_would_not_change(tmp_path):
+    hosts = tmp_path / "hosts"
+    has = plugin.common_has_block
+    hosts.write_text("127.0.0.1 localhost\n127.0.1.1 stg-mq-1\n")
+    assert not has(str(hosts), run_read(f"text:{hosts}"), MARKER, BLOCK)
+    assert blockinfile(hosts, BLOCK)
+    assert has(str(hosts), run_read(f"text:{hosts}"), MARKER, BLOCK)
+    assert not blockinfile(hosts, BLOCK)
+    assert not has(str(hosts), run_read(f"text:{hosts}"), MARKER, "10.0.0.1 stg-mq-1\n")  # a node removed
+    hosts.write_text(hosts.read_text().replace("10.0.0.2", "10.0.0.9"))  # a hand edit inside the block
+    assert not has(str(hosts), run_read(f"text:{hosts}"), MARKER, BLOCK)
+    assert blockinfile(hosts, BLOCK)
+    assert has(str(hosts), run_read(f"text:{hosts}"), MARKER, BLOCK.rstrip("\n"))  # the module adds the newline
+    assert not has(str(tmp_path / "missing"), run_read(f"text:{tmp_path}/missing"), MARKER, BLOCK)
+    assert not has(str(hosts), {"skipped": True}, MARKER, BLOCK)
+
+
+def test_the_loopback_line_is_seen_as_lineinfile_sees_it(tmp_path):
+    hosts = tmp_path / "hosts"
+    line = COMMON_VARS["common_etc_hosts_loopback_line"]
+    has = plugin.common_has_line
+    hosts.write_text("127.0.0.1 localhost\n127.0.1.1\tstg-mq-1\n")
+    assert has(str(hosts), run_read(f"text:{hosts}"), line)
+    hosts.write_text("127.0.0.1 localhost\n10.0.0.1 stg-mq-1\n")
+    assert not has(str(hosts), run_read(f"text:{hosts}"), line)
+    assert has(str(hosts), {"skipped": True}, line)  # not read: the task runs

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import json
+
 import pytest
 from ansible.errors import AnsibleFilterError
 from conftest import role_plugin
@@ -42,3 +45,84 @@ def test_a_host_outside_the_group_is_an_error():
     fns = check([{"name": "b", "handler": "m:f", "autoscale": {"max": 2}}])
     with pytest.raises(AnsibleFilterError, match="w9 is not in the group workers"):
         plugin.worker_containers(fns, GROUPS, "w9", "hurtig")
+
+
+SETTINGS = {
+    "image": "hurtig/runtime:trixie-abc", "restart_policy": "unless-stopped", "memory": "256m", "cpus": 1.0,
+    "stop_grace": 10, "amqp_urls": "amqps://{user}:{password}@10.0.0.1:5671/hurtig", "tls": True,
+    "secret_dir": "/etc/hurtig/worker", "output_dir": "/var/lib/hurtig/output", "tls_dir": "/etc/hurtig/worker-tls",
+    "retry_exchange": "hurtig.retry", "dead_exchange": "hurtig.dead", "log_level": "INFO", "extra_env": {},
+    "task_digest": "t1",
+}  # fmt: skip
+
+
+def specs(fns: list[dict], **settings: object) -> list[dict]:
+    return plugin.worker_container_specs(plugin.worker_containers(check(fns), GROUPS, "w1", "hurtig"),
+                                         {**SETTINGS, **settings})  # fmt: skip
+
+
+def test_container_arguments_from_the_function_and_the_role():
+    [a] = specs([{"name": "a", "handler": "m:f", "timeout": 30, "memory": "1g", "input_dirs": ["/srv/in"]}])
+    args = a["args"]
+    assert (args["name"], args["state"], args["memory"], args["cpus"], args["stop_timeout"]) == (
+        "hurtig-a-1",
+        "started",
+        "1g",
+        1.0,
+        40,
+    )
+    assert args["env"]["HURTIG_AMQP_URLS"] == "amqps://hurtig-worker-a:{password}@10.0.0.1:5671/hurtig"
+    assert (args["env"]["HURTIG_STOP_GRACE"], args["env"]["HURTIG_INPUT_DIRS"]) == ("38", "/srv/in")
+    assert {"type": "bind", "source": "/srv/in", "target": "/srv/in", "read_only": True} in args["mounts"]
+    assert args["mounts"][-1]["target"] == "/run/secrets/hurtig-tls"
+    assert args["labels"] == {"org.hurtig.role": "worker", "org.hurtig.function": "a", "org.hurtig.replica": "1"}
+    [plain] = specs([{"name": "a", "handler": "m:f"}], tls=False, extra_env={"HURTIG_LOG_LEVEL": "DEBUG", "X": 1})
+    assert plain["args"]["env"]["HURTIG_AMQP_CA_FILE"] == ""
+    assert (plain["args"]["env"]["HURTIG_LOG_LEVEL"], plain["args"]["env"]["X"]) == ("DEBUG", "1")  # extra wins
+    assert all(m["target"] != "/run/secrets/hurtig-tls" for m in plain["args"]["mounts"])
+
+
+def test_the_digest_changes_with_any_argument_and_with_the_task_file():
+    fn = {"name": "a", "handler": "m:f"}
+    [base] = specs([fn])
+    assert specs([fn])[0]["digest"] == base["digest"]
+    for other in (specs([{**fn, "prefetch": 2}]), specs([fn], image="hurtig/runtime:trixie-def"),
+                  specs([fn], extra_env={"X": "1"}), specs([fn], task_digest="t2")):  # fmt: skip
+        assert other[0]["digest"] != base["digest"]
+
+
+def running(*containers: tuple[str, str]) -> dict:
+    return {"containers": [{"Names": [f"/{n}"], "State": s} for n, s in containers]}
+
+
+def test_only_containers_not_as_last_applied_go_through_their_task():
+    fns = [{"name": "a", "handler": "m:f", "replicas": 2}]
+    s = specs(fns)
+    applied = {c["name"]: c["digest"] for c in s}
+    to_run = plugin.worker_containers_to_run
+    assert to_run(s, running(("hurtig-a-1", "running"), ("hurtig-a-2", "running")), applied) == []
+    assert to_run(s, running(("hurtig-a-1", "running")), applied) == s[1:]  # removed by hand
+    assert to_run(s, running(("hurtig-a-1", "running"), ("hurtig-a-2", "exited")), applied) == s[1:]  # stopped
+    assert to_run(s, running(("hurtig-a-1", "running"), ("hurtig-a-2", "running")), {"hurtig-a-1": "old"}) == s
+    assert to_run(s, {}, applied) == s
+
+
+def test_a_created_container_of_an_autoscaled_function_only_has_to_exist():
+    s = specs([{"name": "b", "handler": "m:f", "autoscale": {"min": 3, "max": 6}}])  # w1: 2 of 6, 1 of min 3
+    applied = {c["name"]: c["digest"] for c in s}
+    assert [c["state"] for c in s] == ["started", "present"]
+    assert (
+        plugin.worker_containers_to_run(s, running(("hurtig-b-1", "running"), ("hurtig-b-2", "created")), applied) == []
+    )
+    assert (
+        plugin.worker_containers_to_run(s, running(("hurtig-b-1", "exited"), ("hurtig-b-2", "running")), applied)
+        == s[:1]
+    )
+
+
+def test_the_recorded_digests_read_back():
+    read = {"content": base64.b64encode(json.dumps({"hurtig-a-1": "d1"}).encode()).decode()}
+    assert plugin.worker_applied(read) == {"hurtig-a-1": "d1"}
+    assert plugin.worker_applied({"failed": True, "msg": "file not found"}) == {}
+    assert plugin.worker_applied({"content": "bm90IGpzb24="}) == {}  # "not json"
+    assert plugin.worker_applied({"content": base64.b64encode(b"[1]").decode()}) == {}

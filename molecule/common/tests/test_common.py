@@ -1,8 +1,13 @@
 """Behaviour of the `common` role on a converged node (Debian 13 and 12 containers)."""
 
 import re
+import sys
+from pathlib import Path
 
 import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "resources" / "tests"))
+from helpers import playbook
 
 testinfra_hosts = ["docker://common-trixie", "docker://common-bookworm"]
 
@@ -160,6 +165,28 @@ def test_etc_hosts_has_the_private_addresses(host):
     hosts = host.file("/etc/hosts").content_string
     assert "10.0.0.21 common-trixie" in hosts
     assert "10.0.0.22 common-bookworm" in hosts
+
+
+def test_hand_edits_are_put_back_by_the_next_converge(host):
+    """The role's one read-back skips a task only when the node is as the task would leave
+    it: a changed timezone, /etc/hosts block, disabled fstrim.timer or SSH group member is
+    noticed and put back."""
+    host.run_test("ln -sf /usr/share/zoneinfo/UTC /etc/localtime")
+    # /etc/hosts is a bind mount in a container: written in place
+    host.run_test(
+        "sed '/BEGIN hurtig nodes/a 10.9.9.9 intruder' /etc/hosts > /tmp/hosts.new && cat /tmp/hosts.new > /etc/hosts"
+    )
+    host.run_test("echo '127.0.1.1 stale-name' >> /etc/hosts")
+    host.run_test("systemctl disable fstrim.timer")
+    assert "root" in host.check_output("getent group ssh-users").split(":")[3].split(",")
+    host.run_test("gpasswd -d root ssh-users")
+    out = playbook(str(Path(__file__).resolve().parents[1] / "converge.yml"), "--limit", host.backend.name)
+    assert re.search(r"changed=[1-9]", out)
+    assert host.file("/etc/localtime").linked_to.endswith("Europe/Oslo")
+    hosts = host.file("/etc/hosts").content_string
+    assert "intruder" not in hosts and "127.0.1.1" not in hosts and "10.0.0.21 common-trixie" in hosts
+    assert host.service("fstrim.timer").is_enabled
+    assert "root" in host.check_output("getent group ssh-users").split(":")[3].split(",")
 
 
 @pytest.mark.skip(

@@ -116,6 +116,25 @@ def test_scale_up_and_down_with_changes_only_on_the_first_run(host):
     playbook(str(ROOT / "playbooks/scale.yml"), "-e", "function=sleep", "-e", "replicas=2")
 
 
+def test_a_changed_setting_reaches_the_containers_and_an_unchanged_one_costs_no_docker_call(host):
+    """A re-run skips a container whose settings' digest is the one last applied
+    (/var/lib/hurtig/worker-containers.json); a changed setting goes through Docker."""
+    scale = str(ROOT / "playbooks/scale.yml")
+    sleep_id = host.check_output("docker inspect -f '{{.Id}}' hurtig-sleep-1")
+    record_id = host.check_output("docker inspect -f '{{.Id}}' hurtig-record-1")
+    playbook(scale, "-e", "function=sleep", "-e", "replicas=2", "-e", "worker_log_level=DEBUG")
+    for name in ("hurtig-sleep-1", "hurtig-sleep-2"):
+        assert "HURTIG_LOG_LEVEL=DEBUG" in host.check_output(f"docker inspect -f '{{{{json .Config.Env}}}}' {name}")
+    assert host.check_output("docker inspect -f '{{.Id}}' hurtig-sleep-1") != sleep_id
+    assert host.check_output("docker inspect -f '{{.Id}}' hurtig-record-1") == record_id  # not this function
+    playbook(scale, "-e", "function=sleep", "-e", "replicas=2")  # back to the inventory's
+    assert "HURTIG_LOG_LEVEL=INFO" in host.check_output("docker inspect -f '{{json .Config.Env}}' hurtig-sleep-1")
+    again = playbook(scale, "-e", "function=sleep", "-e", "replicas=2")
+    assert changed(again) == 0
+    assert "hurtig-sleep-1 (started)" not in again  # skipped: no docker_container call
+    wait_for(lambda: queue_state(amqp(), "jobs.sleep")[1] == 2)
+
+
 def test_killed_container_is_restarted(host):
     pid = host.check_output("docker inspect -f '{{.State.Pid}}' hurtig-record-1")
     host.run_test(f"kill -9 {pid}")

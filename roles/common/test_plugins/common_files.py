@@ -4,7 +4,9 @@ The role reads back everything it manages in one command at the start of a run
 (tasks/main.yml): `<sha1> <mode>:<owner>:<group> <path>` per file,
 `dir <mode>:<owner>:<group> <path>` per directory, `- - <path>` when missing,
 `unit <enabled>:<active> unit:<name>` per service, `pkg <dpkg status> pkg:<name>` per
-package (`ii`: installed; empty when dpkg does not know it). A task whose
+package (`ii`: installed; empty when dpkg does not know it), `link <target> link:<path>`,
+`group :<members> group:<name>` (`-` when missing) and `text b64:<content> text:<path>`
+(base64; `-` when missing). A task whose
 target already has that content, type, mode and owner skips: no remote stat, copy or file
 call. A file changed by hand (content, mode or owner) does not match, so the task runs and
 puts it back, as it always did.
@@ -15,8 +17,15 @@ puts it back, as it always did.
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import posixpath
+import re
 from typing import Any
+
+
+def _usable(read: Any) -> bool:
+    return isinstance(read, dict) and not read.get("skipped") and read.get("rc", 1) == 0
 
 
 def _state(read: Any) -> dict[str, tuple[str, str]]:
@@ -42,16 +51,78 @@ def common_current(spec: dict[str, Any], read: Any, content: str | None = None) 
 
 def common_running(name: str, read: Any) -> bool:
     """True when the unit was read back enabled and active: its enable-and-start task skips."""
-    if not isinstance(read, dict) or read.get("skipped") or read.get("rc", 1) != 0:
+    return common_unit_state(name, read, "enabled", "active")
+
+
+def common_unit_state(name: str, read: Any, enabled: str, active: str | None = None) -> bool:
+    """True when `systemctl is-enabled` said `enabled` and `is-active` said `active` (any,
+    when None: a timer in a container is enabled but never active)."""
+    if not _usable(read):
         return False
-    return _state(read).get(f"unit:{name}") == ("unit", "enabled:active")
+    kind, value = _state(read).get(f"unit:{name}", ("", ""))
+    is_enabled, _, is_active = value.partition(":")
+    return kind == "unit" and is_enabled == enabled and (active is None or is_active == active)
+
+
+def common_links_to(path: str, read: Any, target: str) -> bool:
+    """True when `path` is a symlink to `target` (a relative link resolved from its
+    directory, one level: /etc/localtime -> ../usr/share/zoneinfo/Europe/Oslo)."""
+    if not _usable(read):
+        return False
+    kind, value = _state(read).get(f"link:{path}", ("", "-"))
+    if kind != "link" or value == "-":
+        return False
+    return posixpath.normpath(posixpath.join(posixpath.dirname(path), value)) == posixpath.normpath(target)
+
+
+def common_group_has(name: str, read: Any, member: str | None = None) -> bool:
+    """True when the group exists (and lists `member` among its members, when given)."""
+    if not _usable(read):
+        return False
+    kind, value = _state(read).get(f"group:{name}", ("", "-"))
+    if kind != "group" or not value.startswith(":"):
+        return False
+    return member is None or member in value[1:].split(",")
+
+
+def _text(path: str, read: Any) -> str | None:
+    kind, value = _state(read).get(f"text:{path}", ("", "-"))
+    if kind != "text" or not value.startswith("b64:"):
+        return None
+    return base64.b64decode(value[4:]).decode("utf-8", "surrogateescape")
+
+
+def common_has_block(path: str, read: Any, marker: str, block: str) -> bool:
+    """True when the file holds exactly the block ansible.builtin.blockinfile would write
+    (its markers with `{mark}` as BEGIN and END around the block's lines), where the module
+    would find it (the last BEGIN and END lines): the blockinfile task skips."""
+    text = _text(path, read) if _usable(read) else None
+    if text is None or not block:
+        return False
+    lines = text.splitlines(keepends=True)
+    begin, end = marker.replace("{mark}", "BEGIN") + "\n", marker.replace("{mark}", "END") + "\n"
+    want = [begin, *(block if block.endswith("\n") else block + "\n").splitlines(keepends=True), end]
+    n0 = max((i for i, line in enumerate(lines) if line == begin), default=None)
+    n1 = max((i for i, line in enumerate(lines) if line == end), default=None)
+    if n0 is None or n1 is None or n0 > n1:
+        return False
+    return lines[n0 : n1 + 1] == want and (n0 == 0 or lines[n0 - 1].endswith("\n"))
+
+
+def common_has_line(path: str, read: Any, regexp: str) -> bool:
+    """False only when the file was read and no line matches `regexp` (re.search, as
+    ansible.builtin.lineinfile): its `state: absent` task skips. Unread: True (it runs)."""
+    text = _text(path, read) if _usable(read) else None
+    if text is None:
+        return True
+    return any(re.search(regexp, line) for line in text.splitlines(keepends=True))
 
 
 def common_installed(packages: list[str], read: Any) -> bool:
     """True when dpkg reported every package installed ("ii"): the apt task skips. A name
     with a version or a release (pkg=1.2, pkg/trixie), or a virtual package, never
     matches a line, so apt decides for it."""
-    if not isinstance(read, dict) or read.get("skipped") or read.get("rc", 1) != 0:
+    if not _usable(read):
         return False
     state = _state(read)
     return all(state.get(f"pkg:{name}") == ("pkg", "ii") for name in packages)
@@ -59,4 +130,13 @@ def common_installed(packages: list[str], read: Any) -> bool:
 
 class TestModule:
     def tests(self) -> dict[str, Any]:
-        return {"common_current": common_current, "common_running": common_running, "common_installed": common_installed}
+        return {
+            "common_current": common_current,
+            "common_running": common_running,
+            "common_unit_state": common_unit_state,
+            "common_installed": common_installed,
+            "common_links_to": common_links_to,
+            "common_group_has": common_group_has,
+            "common_has_block": common_has_block,
+            "common_has_line": common_has_line,
+        }

@@ -10,10 +10,19 @@ controller applies to its totals (tests/test_worker_containers.py checks both ag
 
 worker_autoscale_config(containers, stop_grace): what the controller (hurtig-autoscaler,
 HURTIG_AUTOSCALE_FUNCTIONS) needs of each autoscaled function of the node.
+
+worker_container_specs(containers, settings): per container, every argument of its
+community.docker.docker_container task (`args`) and a `digest` of them and of the task
+file that passes them on. A re-run skips a container whose digest is the one recorded
+when the task last ran for it and that is in the state it asks for (worker_container_current).
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
+import json
 from typing import Any
 
 from ansible.errors import AnsibleFilterError
@@ -66,6 +75,110 @@ def worker_autoscale_config(containers: list[dict[str, Any]], groups: dict[str, 
     return list(out.values())
 
 
+def _mounts(fn: dict[str, Any], settings: dict[str, Any]) -> list[dict[str, Any]]:
+    mounts = [
+        {"type": "bind", "source": f"{settings['secret_dir']}/{fn['broker_user']}", "target": "/run/secrets/hurtig",
+         "read_only": True},
+        {"type": "bind", "source": settings["output_dir"], "target": "/data/out"},
+    ]  # fmt: skip
+    mounts += [{"source": d, "target": d, "type": "bind", "read_only": True} for d in fn.get("input_dirs", [])]
+    if settings["tls"]:
+        mounts.append(
+            {"type": "bind", "source": settings["tls_dir"], "target": "/run/secrets/hurtig-tls", "read_only": True}
+        )
+    return mounts
+
+
+def _env(fn: dict[str, Any], settings: dict[str, Any]) -> dict[str, str]:
+    tls = settings["tls"]
+    env = {
+        "HURTIG_AMQP_URLS": settings["amqp_urls"].replace("{user}", fn["broker_user"]),
+        "HURTIG_AMQP_PASSWORD_FILE": "/run/secrets/hurtig/amqp.password",
+        "HURTIG_AMQP_CA_FILE": "/run/secrets/hurtig-tls/ca.pem" if tls else "",
+        "HURTIG_AMQP_CERT_FILE": "/run/secrets/hurtig-tls/cert.pem" if tls else "",
+        "HURTIG_AMQP_KEY_FILE": "/run/secrets/hurtig-tls/key.pem" if tls else "",
+        "HURTIG_FUNCTION": fn["name"],
+        "HURTIG_QUEUE": fn["queue"],
+        "HURTIG_HANDLER": fn["handler"],
+        "HURTIG_PREFETCH": str(fn["prefetch"]),
+        "HURTIG_MAX_RETRIES": str(fn["max_retries"]),
+        "HURTIG_TIMEOUT": str(fn["timeout"]),
+        "HURTIG_STOP_GRACE": str(fn["timeout"] + int(settings["stop_grace"]) - 2),
+        "HURTIG_RETRY_EXCHANGE": settings["retry_exchange"],
+        "HURTIG_DEAD_EXCHANGE": settings["dead_exchange"],
+        "HURTIG_OUTPUT_DIR": "/data/out",
+        "HURTIG_INPUT_DIRS": ":".join(fn.get("input_dirs", [])),
+        "HURTIG_LOG_LEVEL": settings["log_level"],
+    }
+    return {**env, **{k: str(v) for k, v in (settings.get("extra_env") or {}).items()}}
+
+
+def worker_container_specs(containers: list[dict[str, Any]], settings: dict[str, Any]) -> list[dict[str, Any]]:
+    out = []
+    for c in containers:
+        fn = c["function"]
+        args = {
+            "name": c["name"],
+            "image": settings["image"],
+            "command": ["hurtig-worker"],
+            "state": c["state"],
+            "restart_policy": settings["restart_policy"],
+            "user": "10001:10001",
+            "read_only": True,
+            "tmpfs": ["/tmp"],
+            "security_opts": ["no-new-privileges:true"],
+            "cap_drop": ["ALL"],
+            "memory": str(fn.get("memory", settings["memory"])),
+            "cpus": float(fn.get("cpus", settings["cpus"])),
+            "stop_signal": "SIGTERM",
+            "stop_timeout": fn["timeout"] + int(settings["stop_grace"]),
+            "env": _env(fn, settings),
+            "mounts": _mounts(fn, settings),
+            "healthcheck": {"test": ["CMD", "hurtig-worker", "--health"], "interval": "15s", "timeout": "5s",
+                            "retries": 3, "start_period": "30s"},
+            "labels": {"org.hurtig.role": "worker", "org.hurtig.function": fn["name"],
+                       "org.hurtig.replica": str(c["index"])},
+        }  # fmt: skip
+        text = json.dumps([args, settings.get("task_digest", "")], sort_keys=True)
+        out.append(
+            {"name": c["name"], "state": c["state"], "args": args, "digest": hashlib.sha1(text.encode()).hexdigest()}
+        )
+    return out
+
+
+def worker_applied(slurped: Any) -> dict[str, str]:
+    """The digests recorded on the node (an ansible.builtin.slurp result); {} when the file
+    is missing or unreadable, so every container goes through its task."""
+    try:
+        data = json.loads(base64.b64decode(slurped["content"]))
+    except (KeyError, TypeError, ValueError, binascii.Error):
+        return {}
+    return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
+
+
+def worker_containers_to_run(
+    specs: list[dict[str, Any]], running: Any, applied: dict[str, str]
+) -> list[dict[str, Any]]:
+    """The specs whose task must run: never recorded with this digest, missing from the node,
+    or not running where they should (a `present` one, which the autoscaler starts and
+    stops, only has to exist)."""
+    state = {}
+    for c in (running or {}).get("containers") or []:
+        for name in c.get("Names") or []:
+            state[name.lstrip("/")] = c.get("State", "")
+    return [
+        s for s in specs
+        if applied.get(s["name"]) != s["digest"] or s["name"] not in state
+        or (s["state"] == "started" and state[s["name"]] != "running")
+    ]  # fmt: skip
+
+
 class FilterModule:
     def filters(self) -> dict[str, Any]:
-        return {"worker_containers": worker_containers, "worker_autoscale_config": worker_autoscale_config}
+        return {
+            "worker_containers": worker_containers,
+            "worker_autoscale_config": worker_autoscale_config,
+            "worker_container_specs": worker_container_specs,
+            "worker_applied": worker_applied,
+            "worker_containers_to_run": worker_containers_to_run,
+        }
