@@ -14,7 +14,7 @@ HURTIG_AUTOSCALE_FUNCTIONS) needs of each autoscaled function of the node.
 worker_container_specs(containers, settings): per container, every argument of its
 community.docker.docker_container task (`args`) and a `digest` of them and of the task
 file that passes them on. A re-run skips a container whose digest is the one recorded
-when the task last ran for it and that is in the state it asks for (worker_container_current).
+when the task last ran for it and that is in the state it asks for (worker_containers_to_run).
 """
 
 from __future__ import annotations
