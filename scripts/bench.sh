@@ -6,8 +6,13 @@
 #   KEEP_STACK=1   leave the stack up afterwards;  REUSE_STACK=1   use a stack already up
 set -euo pipefail
 cd "$(dirname "$0")/.."
-what=${1:?usage: scripts/bench.sh bench|chaos [args]}
-shift
+usage() { sed -n '2,6p' "$0" | sed 's/^# \{0,1\}//'; }
+# Check the argument before anything costly: an unknown one must never bring the stack up.
+case ${1:-} in
+  bench|chaos) what=$1; shift ;;
+  -h|--help|--list) usage; exit 0 ;;
+  *) usage >&2; exit 2 ;;
+esac
 if [ "$what" = bench ] && ! command -v wrk >/dev/null; then
   echo "[bench] installing wrk from Debian's archive"
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q wrk >/dev/null
@@ -23,6 +28,5 @@ fi
 case $what in
   bench) python bench/run.py --site-first-s "$first" "$@" ;;
   chaos) python bench/chaos.py ${N:+--n "$N"} "$@" ;;
-  *) echo "unknown: $what" >&2; exit 2 ;;
 esac
 echo "[$what] done in $((SECONDS - t0)) s"

@@ -3,6 +3,12 @@
 # if none does) and that debootstrap (the image builder) and the SSH client are installed.
 # Quick when both are already there.
 set -euo pipefail
+# No arguments: --help (or --list) prints the comment above; anything else is refused.
+case ${1:-} in
+  "") ;;
+  -h|--help|--list) sed -n '2,/^[^#]/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+  *) echo "usage: $0 (no arguments; --help)" >&2; exit 2 ;;
+esac
 need=()
 command -v dockerd >/dev/null 2>&1 || docker info >/dev/null 2>&1 || need+=(docker.io)
 command -v debootstrap >/dev/null 2>&1 || need+=(debootstrap)

@@ -2,6 +2,12 @@
 # make lint: yamllint, ansible-lint (production profile), syntax-check of site.yml, ruff.
 # Prints one line per step: "lint <step>: ok|FAILED (N s)"; exits non-zero if any failed.
 set -uo pipefail
+# No arguments: --help (or --list) prints the comment above; anything else is refused.
+case ${1:-} in
+  "") ;;
+  -h|--help|--list) sed -n '2,/^[^#]/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+  *) echo "usage: $0 (no arguments; --help)" >&2; exit 2 ;;
+esac
 cd "$(dirname "$0")/.."
 failed=0
 step() {

@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
 # Create the control-node virtualenv with a Python >= 3.12 and install the pinned packages.
 set -euo pipefail
+case ${1:-} in
+  -h|--help|--list) sed -n 2p "$0" | sed 's/^# //'; echo "usage: $0 [venv directory, default .venv]"; exit 0 ;;
+  -*) echo "usage: $0 [venv directory, default .venv]" >&2; exit 2 ;;
+esac
 venv=${1:-.venv}
 pick_python() {
   local c

@@ -5,12 +5,19 @@
 #   SCENARIOS="common nginx" scripts/test.sh   limits the Molecule scenarios
 #
 # Two lanes, to keep CI under an hour on two cores: BACKGROUND scenarios (default: the
-# 3-broker cluster, whose time is mostly brokers stopping, booting and syncing) start first
+# 3-broker cluster, whose time is mostly brokers stopping, booting and syncing, and the
+# monitoring node, whose tests mostly wait for scrapes and rule evaluations) start first
 # and run beside lint, the unit tests and the other scenarios; SOLO scenarios (default: the
 # staging stack and the worker node, whose tests time bursts, autoscaling and faults) run
 # only after the background lane has finished, with the machine to themselves.
 #   BACKGROUND="" scripts/test.sh              everything one after the other
 set -uo pipefail
+# No arguments: --help (or --list) prints the comment above; anything else is refused.
+case ${1:-} in
+  "") ;;
+  -h|--help|--list) sed -n '2,/^[^#]/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+  *) echo "usage: $0 (no arguments; --help)" >&2; exit 2 ;;
+esac
 cd "$(dirname "$0")/.."
 passed=0 failed=0
 logdir=${HURTIG_TEST_LOGS:-.cache/test-logs}
@@ -37,7 +44,7 @@ scenarios=${SCENARIOS:-$(for f in molecule/*/molecule.yml; do basename "$(dirnam
 in_list() { [[ " $2 " == *" $1 "* ]]; }
 background=() foreground=() solo=()
 for s in $scenarios; do
-  if in_list "$s" "${BACKGROUND-rabbitmq-cluster}"; then background+=("$s")
+  if in_list "$s" "${BACKGROUND-rabbitmq-cluster monitoring}"; then background+=("$s")
   elif in_list "$s" "${SOLO-default worker}"; then solo+=("$s")
   else foreground+=("$s"); fi
 done

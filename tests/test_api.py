@@ -188,7 +188,7 @@ def test_a_full_function_gets_503_alone_and_loses_nothing(broker):
             assert r.json()["error"] == "queue_full" and int(r.headers["Retry-After"]) > 0
             assert api.post(other).status_code == 202
         metrics = requests.get(f"{api.base}/metrics", timeout=5).text
-        assert 'hurtig_api_jobs_rejected_total{reason="queue_full"} 3' in metrics
+        assert 'hurtig_api_jobs_rejected_total{reason="queue_full",status="503"} 3' in metrics
     finally:
         api.close()
     assert sorted(p.message_id for p, _ in broker.get_all(queues[full])) == sorted(r.json()["job_id"] for r in accepted)
@@ -201,10 +201,37 @@ def test_health_ready_metrics_openapi(api_env):
     assert requests.get(f"{api.base}/readyz", timeout=5).status_code == 200
     metrics = requests.get(f"{api.base}/metrics", timeout=5).text
     assert f'hurtig_api_jobs_accepted_total{{function="{name}"}}' in metrics
-    assert 'hurtig_api_jobs_rejected_total{reason="unknown_function"}' in metrics
+    assert 'hurtig_api_jobs_rejected_total{reason="unknown_function",status="404"}' in metrics
     assert "hurtig_api_publish_seconds_count" in metrics
     doc = requests.get(f"{api.base}/openapi.json", timeout=5).json()
     assert "/v1/functions/{name}/jobs" in doc["paths"]
+
+
+def test_every_scrape_sees_all_processes_of_the_instance(broker):
+    """A scrape reaches one of the instance's processes; each answers with the figures of all
+    of them (hurtig.metrics), so Prometheus sees counters that only go up."""
+    name = f"api{uuid.uuid4().hex[:8]}"
+    queue = broker.declare_function(name)
+    api = Api(broker, {name: queue}, HURTIG_API_WORKERS="3")
+    try:
+        statuses = [api.post(name).status_code for _ in range(30)] + [api.post("nope").status_code for _ in range(6)]
+        assert statuses == [202] * 30 + [404] * 6
+        time.sleep(1.5)  # each process writes its figures every second
+        seen = set()
+        for _ in range(12):
+            text = requests.get(f"{api.base}/metrics", timeout=5).text
+            seen.add(
+                (
+                    f'hurtig_api_jobs_accepted_total{{function="{name}"}} 30' in text,
+                    'hurtig_api_jobs_rejected_total{reason="unknown_function",status="404"} 6' in text,
+                    "hurtig_api_publish_seconds_count 30" in text,
+                    "hurtig_api_broker_ready 1" in text,
+                )
+            )
+        assert seen == {(True, True, True, True)}
+        assert "hurtig_api_processes 3" in text
+    finally:
+        api.close()
 
 
 def test_broker_outage_gives_503_fast_and_recovers_without_restart(broker):

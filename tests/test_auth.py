@@ -98,7 +98,7 @@ def test_rotation_and_revocation_need_no_restart(two, broker):
     time.sleep(1.2)
     assert api.post(a, Authorization=f"Bearer {NEW}").status_code == 202
     metrics = requests.get(f"{api.base}/metrics", timeout=5).text
-    assert 'hurtig_api_jobs_rejected_total{reason="unauthorized"}' in metrics
+    assert 'hurtig_api_jobs_rejected_total{reason="unauthorized",status="401"}' in metrics
     broker.get_all(queues[a])
 
 
@@ -123,7 +123,7 @@ def test_a_client_over_its_rate_gets_429_and_the_others_do_not(broker):
         time.sleep(0.6)
         assert api.post(name).status_code == 202
         metrics = requests.get(f"{api.base}/metrics", timeout=5).text
-        assert 'hurtig_api_jobs_rejected_total{reason="rate_limited"} 1' in metrics
+        assert 'hurtig_api_jobs_rejected_total{reason="rate_limited",status="429"} 1' in metrics
     finally:
         api.close()
     assert len(broker.get_all(queues[name])) == 9

@@ -20,13 +20,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import json
 import logging
 import math
 import os
 import re
+import shutil
 import socket
 import sys
+import tempfile
 import time
 import uuid
 from dataclasses import dataclass
@@ -69,6 +72,8 @@ class Settings:
     # seconds a stopping process keeps its open connections (hurtig.serve); more than the
     # ingress's upstream keepalive_timeout
     drain: float = 0.0
+    # where the instance's processes share their metrics (hurtig.metrics); main() makes one
+    metrics_dir: str | None = None
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -235,7 +240,7 @@ def _problem(status: int, reason: str, detail: str, **headers: str) -> web.Respo
 
 
 def _reject(request: web.Request, status: int, reason: str, detail: str, **headers: str) -> web.Response:
-    request.app[METRICS].rejected[reason] += 1
+    request.app[METRICS].rejected[reason, status] += 1
     return _problem(status, reason, detail, **headers)
 
 
@@ -360,15 +365,25 @@ async def no_unexpected_5xx(request: web.Request, handler: Any) -> web.StreamRes
 def make_app(settings: Settings) -> web.Application:
     app = web.Application(client_max_size=settings.max_body, middlewares=[no_unexpected_5xx])
     app[SETTINGS] = settings
-    app[METRICS] = Metrics()
+    app[METRICS] = Metrics(settings.metrics_dir)
     app[PUBLISHER] = Publisher(settings)
     if settings.auth:
         assert settings.keys_file
         app[KEYS] = auth.Keys(settings.keys_file)
 
+    async def share_metrics() -> None:
+        while True:
+            with contextlib.suppress(OSError):  # a full disk: the next second tries again
+                app[METRICS].share(app[PUBLISHER].ready)
+            await asyncio.sleep(1)
+
     async def lifecycle(app: web.Application) -> Any:
         await app[PUBLISHER].start()
+        sharing = asyncio.create_task(share_metrics())
         yield
+        sharing.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await sharing
         await app[PUBLISHER].stop()
 
     app.cleanup_ctx.append(lifecycle)
@@ -387,6 +402,8 @@ def main(argv: list[str] | None = None) -> int:
     logs.setup(os.environ.get("HURTIG_LOG_LEVEL", "INFO"))
     settings = Settings.from_env()
     workers = args.workers or settings.workers
+    # one directory per instance: every scrape sees the figures of all its processes
+    settings = dataclasses.replace(settings, metrics_dir=tempfile.mkdtemp(prefix="hurtig-api-metrics-"))
     sock = socket.socket(socket.AF_INET6 if ":" in settings.host else socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((settings.host, settings.port))
@@ -395,7 +412,12 @@ def main(argv: list[str] | None = None) -> int:
     log.info("listening", extra={"host": settings.host, "port": settings.port, "workers": workers})
     # grace before SIGKILL: the drain, then a publish awaiting its confirm, then margin
     grace = settings.drain + settings.confirm_timeout + 2
-    return serve.supervise(lambda: serve.serve(lambda: make_app(settings), sock, settings.drain), sock, workers, grace)
+    try:
+        return serve.supervise(
+            lambda: serve.serve(lambda: make_app(settings), sock, settings.drain), sock, workers, grace
+        )
+    finally:
+        shutil.rmtree(settings.metrics_dir, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,68 @@
+"""The monitoring role's filters: scrape targets from the inventory, and the relabelling that
+gives every queue the rabbitmq role creates its function and kind (checked against the
+rabbitmq role's own topology filter, so that a renamed queue cannot drift unseen)."""
+
+from __future__ import annotations
+
+import re
+
+from conftest import DEAD, JOBS, RETRY, role_plugin
+
+monitoring = role_plugin("monitoring", "filter_plugins", "monitoring")
+topology = role_plugin("rabbitmq", "filter_plugins", "rabbitmq_topology")
+functions = role_plugin("hurtig", "filter_plugins", "hurtig_functions")
+
+FUNCTIONS = functions.hurtig_functions(
+    [
+        {"name": "a", "handler": "m:h"},
+        {"name": "ab", "handler": "m:h"},
+        {"name": "resize-image", "handler": "m:h", "queue": "img.resize-image"},
+    ]
+)
+
+
+def relabel(rules: list[dict], labels: dict[str, str]) -> dict[str, str]:
+    """Prometheus' `replace` action: an anchored match of the source label sets the target."""
+    out = dict(labels)
+    for rule in rules:
+        value = ";".join(out.get(name, "") for name in rule["source_labels"])
+        match = re.fullmatch(rule["regex"], value)
+        if match:
+            out[rule["target_label"]] = match.expand(re.sub(r"\$(\d)", r"\\\1", rule["replacement"]))
+    return out
+
+
+def test_every_queue_of_the_topology_gets_its_function_and_kind() -> None:
+    rules = monitoring.monitoring_queue_relabels(FUNCTIONS)
+    queues = [q["name"] for q in topology.rabbitmq_topology(FUNCTIONS, JOBS, RETRY, DEAD)["queues"]]
+    labelled = {q: relabel(rules, {"queue": q}) for q in queues}
+    assert {q: (v["function"], v["queue_kind"]) for q, v in labelled.items()} == {
+        "jobs.a": ("a", "main"),
+        "jobs.a.retry": ("a", "retry"),
+        "jobs.a.dead": ("a", "dead"),
+        "jobs.ab": ("ab", "main"),
+        "jobs.ab.retry": ("ab", "retry"),
+        "jobs.ab.dead": ("ab", "dead"),
+        "img.resize-image": ("resize-image", "main"),
+        "img.resize-image.retry": ("resize-image", "retry"),
+        "img.resize-image.dead": ("resize-image", "dead"),
+    }
+
+
+def test_a_queue_of_no_function_gets_no_labels() -> None:
+    rules = monitoring.monitoring_queue_relabels(FUNCTIONS)
+    for queue in ("jobsXa", "jobs.a.other", "other.dead", "jobs.a.dead.dead"):
+        assert relabel(rules, {"queue": queue}) == {"queue": queue}
+
+
+def test_targets_are_private_addresses_labelled_with_the_inventory_name() -> None:
+    hostvars = {
+        "mq-1": {"private_address": "10.0.0.21", "ansible_host": "203.0.113.1"},
+        "mq-2": {"ansible_host": "10.0.0.22"},
+        "mq-3": {"private_address": "fd00::23"},
+    }
+    assert monitoring.monitoring_targets(["mq-1", "mq-2", "mq-3"], hostvars, 15692) == [
+        {"targets": ["10.0.0.21:15692"], "labels": {"node": "mq-1"}},
+        {"targets": ["10.0.0.22:15692"], "labels": {"node": "mq-2"}},
+        {"targets": ["[fd00::23]:15692"], "labels": {"node": "mq-3"}},
+    ]
