@@ -1,5 +1,6 @@
 # hurtig: the interface other tooling relies on. Keep target names and meaning.
-#   make setup                 control-node venv, Docker engine, registry-free test images
+#   make setup                 control-node venv, Docker engine, registry-free test images, the dashboard
+#   make dashboard             build the monitoring dashboard (npm ci: uPlot) into roles/monitoring/files
 #   make test                  everything CI runs: lint, unit tests, every Molecule scenario
 #   make lint                  yamllint, ansible-lint (production), syntax-check, ruff
 #   make test-scenario S=name  one Molecule scenario (molecule test -s name)
@@ -17,12 +18,14 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 SCENARIOS = $(sort $(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/molecule.yml))))
 
-.PHONY: help setup venv docker images test lint unit test-scenario bench chaos clean
+DASHBOARD = roles/monitoring/dashboard
+
+.PHONY: help setup venv docker images dashboard test lint unit test-scenario bench chaos clean
 
 help:
 	@sed -n 's/^#   //p' $(MAKEFILE_LIST)
 
-setup: venv docker images ## idempotent: a second run changes nothing
+setup: venv docker images dashboard ## idempotent: a second run changes nothing
 
 venv: $(VENV)/.installed
 $(VENV)/.installed: requirements.txt requirements.yml pyproject.toml
@@ -34,6 +37,11 @@ docker:
 
 images: docker
 	@images/build.sh build
+
+dashboard: roles/monitoring/files/dashboard/BUILD
+roles/monitoring/files/dashboard/BUILD: $(DASHBOARD)/package.json $(DASHBOARD)/package-lock.json $(DASHBOARD)/build.mjs $(wildcard $(DASHBOARD)/src/*)
+	@command -v npm >/dev/null || { echo "make dashboard: npm is missing (apt-get install npm)"; exit 1; }
+	cd $(DASHBOARD) && npm ci --no-audit --no-fund --loglevel=error && npm run --silent build
 
 lint: venv
 	@scripts/lint.sh
@@ -55,4 +63,4 @@ chaos: venv images
 	@scripts/bench.sh chaos
 
 clean:
-	rm -rf $(VENV) .cache
+	rm -rf $(VENV) .cache $(DASHBOARD)/node_modules roles/monitoring/files/dashboard

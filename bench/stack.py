@@ -59,6 +59,7 @@ API_NODES = ("stg-api-1", "stg-api-2")
 BROKERS = ("stg-mq-1", "stg-mq-2", "stg-mq-3")
 BROKER = BROKERS[0]  # the end of the operator's AMQP tunnel
 WORKER = "stg-worker-1"
+MONITORING = "stg-mon-1"
 
 
 def _yaml(path: Path) -> Any:

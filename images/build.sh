@@ -8,7 +8,8 @@
 #
 # A flavour is <kind>-<suite>: debian-systemd-trixie, debian-systemd-bookworm,
 # debian-slim-trixie, rabbitmq-trixie (a broker for the Python tests) and runtime-trixie
-# (the API and worker image: the package in src/ on the slim base). The tag of every image carries a hash of the inputs that built it
+# (the API and worker image: the package in src/ on the slim base) and chromium-trixie
+# (headless Chromium for the dashboard's browser test). The tag of every image carries a hash of the inputs that built it
 # (this script, the flavour's Dockerfile, the suite, the mirror), so a change to any input
 # forces a rebuild and a stale cached image can never hide a broken build.
 set -euo pipefail
@@ -17,7 +18,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 MIRROR=${HURTIG_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 SECURITY_MIRROR=${HURTIG_DEBIAN_SECURITY_MIRROR:-http://deb.debian.org/debian-security}
 PREFIX=${HURTIG_IMAGE_PREFIX:-hurtig}
-FLAVOURS=(debian-systemd-trixie debian-systemd-bookworm debian-slim-trixie rabbitmq-trixie runtime-trixie)
+FLAVOURS=(debian-systemd-trixie debian-systemd-bookworm debian-slim-trixie rabbitmq-trixie runtime-trixie chromium-trixie)
 
 log() { printf '[images] %s\n' "$*" >&2; }
 
@@ -28,7 +29,7 @@ inputs_hash() { # stdin: the inputs; the mirrors count as inputs too
 split() { # flavour -> "kind suite"
   local f=$1
   case "$f" in
-    debian-systemd-*|debian-slim-*|rabbitmq-*|runtime-*) echo "${f%-*} ${f##*-}" ;;
+    debian-systemd-*|debian-slim-*|rabbitmq-*|runtime-*|chromium-*) echo "${f%-*} ${f##*-}" ;;
     *) log "unknown flavour '$f' (known: ${FLAVOURS[*]})"; exit 2 ;;
   esac
 }

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# make lint: yamllint, ansible-lint (production profile), syntax-check of site.yml, ruff.
+# make lint: yamllint, ansible-lint (production profile), syntax-check of site.yml, ruff,
+# node --check of the dashboard's scripts.
 # Prints one line per step: "lint <step>: ok|FAILED (N s)"; exits non-zero if any failed.
 set -uo pipefail
 # No arguments: --help (or --list) prints the comment above; anything else is refused.
@@ -30,4 +31,5 @@ step syntax-check-staging ansible-playbook --syntax-check -i inventories/staging
 step ruff ruff check $py_dirs
 # shellcheck disable=SC2086
 step ruff-format ruff format --check $py_dirs
+step dashboard-js sh -c 'for f in roles/monitoring/dashboard/build.mjs roles/monitoring/dashboard/src/*.js; do node --check "$f" || exit 1; done'
 exit $((failed > 0))

@@ -1,4 +1,4 @@
-"""The monitoring role's filters: scrape targets from the inventory, and the relabelling that
+"""The monitoring role's filters and the scrape targets from the inventory (role hurtig), and the relabelling that
 gives every queue the rabbitmq role creates its function and kind (checked against the
 rabbitmq role's own topology filter, so that a renamed queue cannot drift unseen)."""
 
@@ -9,6 +9,7 @@ import re
 from conftest import DEAD, JOBS, RETRY, role_plugin
 
 monitoring = role_plugin("monitoring", "filter_plugins", "monitoring")
+net = role_plugin("hurtig", "filter_plugins", "hurtig_net")
 topology = role_plugin("rabbitmq", "filter_plugins", "rabbitmq_topology")
 functions = role_plugin("hurtig", "filter_plugins", "hurtig_functions")
 
@@ -61,8 +62,29 @@ def test_targets_are_private_addresses_labelled_with_the_inventory_name() -> Non
         "mq-2": {"ansible_host": "10.0.0.22"},
         "mq-3": {"private_address": "fd00::23"},
     }
-    assert monitoring.monitoring_targets(["mq-1", "mq-2", "mq-3"], hostvars, 15692) == [
+    assert net.hurtig_scrape_targets(["mq-1", "mq-2", "mq-3"], hostvars, 15692) == [
         {"targets": ["10.0.0.21:15692"], "labels": {"node": "mq-1"}},
         {"targets": ["10.0.0.22:15692"], "labels": {"node": "mq-2"}},
         {"targets": ["[fd00::23]:15692"], "labels": {"node": "mq-3"}},
     ]
+
+
+def test_a_probe_target_is_an_url_of_the_private_address() -> None:
+    hostvars = {"in-1": {"private_address": "10.0.0.10", "ansible_host": "203.0.113.10"}, "in-2": {}}
+    assert net.hurtig_scrape_targets(["in-1", "in-2"], hostvars, 443, "https://", "/healthz") == [
+        {"targets": ["https://10.0.0.10:443/healthz"], "labels": {"node": "in-1"}},
+        {"targets": ["https://in-2:443/healthz"], "labels": {"node": "in-2"}},
+    ]
+
+
+def test_worker_hosts_are_those_of_the_functions_groups_each_once() -> None:
+    fns = functions.hurtig_functions(
+        [
+            {"name": "a", "handler": "m:h"},
+            {"name": "b", "handler": "m:h", "group": "gpu"},
+            {"name": "c", "handler": "m:h"},
+        ]
+    )
+    groups = {"workers": ["w-1", "w-2"], "gpu": ["g-1", "w-2"], "api": ["a-1"]}
+    assert monitoring.monitoring_function_hosts(fns, groups) == ["w-1", "w-2", "g-1"]
+    assert monitoring.monitoring_function_hosts(fns, {"api": ["a-1"]}) == []

@@ -26,6 +26,7 @@ ALLOWED_OVERRIDES = {
     "nginx_bench_location",
     "docker_default_ulimit_nofile",
     "rabbitmq_disk_free_limit_absolute",
+    "monitoring_prometheus_sandbox",
 }
 
 

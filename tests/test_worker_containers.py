@@ -52,7 +52,7 @@ SETTINGS = {
     "stop_grace": 10, "amqp_urls": "amqps://{user}:{password}@10.0.0.1:5671/hurtig", "tls": True,
     "secret_dir": "/etc/hurtig/worker", "output_dir": "/var/lib/hurtig/output", "tls_dir": "/etc/hurtig/worker-tls",
     "retry_exchange": "hurtig.retry", "dead_exchange": "hurtig.dead", "log_level": "INFO", "extra_env": {},
-    "task_digest": "t1",
+    "task_digest": "t1", "metrics_dir": "/var/lib/hurtig/worker-metrics",
 }  # fmt: skip
 
 
@@ -76,6 +76,14 @@ def test_container_arguments_from_the_function_and_the_role():
     assert {"type": "bind", "source": "/srv/in", "target": "/srv/in", "read_only": True} in args["mounts"]
     assert args["mounts"][-1]["target"] == "/run/secrets/hurtig-tls"
     assert args["labels"] == {"org.hurtig.role": "worker", "org.hurtig.function": "a", "org.hurtig.replica": "1"}
+    # its figures go to the node's metrics directory, under its own name (hurtig.worker_metrics)
+    assert {"type": "bind", "source": "/var/lib/hurtig/worker-metrics", "target": "/var/lib/hurtig-metrics"} in args[
+        "mounts"
+    ]
+    assert (args["env"]["HURTIG_METRICS_DIR"], args["env"]["HURTIG_METRICS_NAME"]) == (
+        "/var/lib/hurtig-metrics",
+        "hurtig-a-1",
+    )
     [plain] = specs([{"name": "a", "handler": "m:f"}], tls=False, extra_env={"HURTIG_LOG_LEVEL": "DEBUG", "X": 1})
     assert plain["args"]["env"]["HURTIG_AMQP_CA_FILE"] == ""
     assert (plain["args"]["env"]["HURTIG_LOG_LEVEL"], plain["args"]["env"]["X"]) == ("DEBUG", "1")  # extra wins

@@ -8,7 +8,9 @@
 - failures are retried through the retry exchange up to max_retries, then dead-lettered
   with the error in headers; a message that can never be a job is dead-lettered at once;
 - reconnects with backoff; SIGTERM stops consuming, finishes and acks in-flight jobs
-  within the grace period, then exits 0.
+  within the grace period, then exits 0;
+- its figures (jobs started, succeeded, failed, retried, dead-lettered, the handler's
+  duration, jobs in flight) go to the node's metrics directory (hurtig.worker_metrics).
 
 Configuration comes from the environment (see Settings.from_env).
 """
@@ -37,6 +39,7 @@ from pika.adapters.blocking_connection import BlockingChannel
 from pika.spec import Basic, BasicProperties
 
 from hurtig import amqp, jobs, logs
+from hurtig.worker_metrics import WorkerMetrics
 
 log = logging.getLogger("hurtig.worker")
 
@@ -71,6 +74,8 @@ class Settings:
     backoff_max: float = 30.0
     amqp_password_file: str | None = None
     amqp_tls: amqp.Tls | None = None
+    metrics_dir: str | None = None
+    metrics_name: str = "worker"
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -94,6 +99,8 @@ class Settings:
             dead_exchange=env.get("HURTIG_DEAD_EXCHANGE", "hurtig.dead"),
             stop_grace=float(env.get("HURTIG_STOP_GRACE", "30")),
             health_file=env.get("HURTIG_HEALTH_FILE", "/tmp/hurtig-worker.health"),
+            metrics_dir=env.get("HURTIG_METRICS_DIR") or None,
+            metrics_name=env.get("HURTIG_METRICS_NAME") or env.get("HOSTNAME") or "worker",
         )
 
 
@@ -132,6 +139,8 @@ class Worker:
         self.in_flight: dict[int, _InFlight] = {}
         self.abandoned = 0  # handler threads that outlived their timeout
         self.processed = 0
+        self.metrics = WorkerMetrics(settings.function, settings.metrics_dir, settings.metrics_name)
+        self.metrics_written = 0.0
 
     # -- lifecycle ---------------------------------------------------------------------
     def request_stop(self, *_: object) -> None:
@@ -194,6 +203,7 @@ class Worker:
             self.connection.process_data_events(time_limit=0.5)
             self._check_timeouts()
             self._touch_health()
+            self._write_metrics()
             if self.abandoned >= self.pool._max_workers:
                 return
 
@@ -210,9 +220,18 @@ class Worker:
         if left:
             log.warning("grace period over; unacked jobs go back to the queue", extra={"in_flight": left})
         self.connection.close()
+        self.in_flight.clear()
+        self._write_metrics(force=True)
         self.pool.shutdown(wait=False, cancel_futures=True)
         log.info("stopped", extra={"queue": self.s.queue, "processed": self.processed})
         return 0
+
+    def _write_metrics(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if force or now - self.metrics_written >= 1.0:
+            self.metrics.in_flight = len(self.in_flight)
+            self.metrics.write()
+            self.metrics_written = now
 
     def _touch_health(self) -> None:
         with contextlib.suppress(OSError):
@@ -226,6 +245,7 @@ class Worker:
         except jobs.InvalidJob as exc:
             log.warning("invalid job dead-lettered", extra={"queue": self.s.queue, "reason": str(exc)})
             self._dead_letter(method.delivery_tag, props, body, "invalid", exc)
+            self.metrics.count("dead_lettered")
             return
         if self.stopping.is_set():
             ch.basic_nack(method.delivery_tag, requeue=True)
@@ -233,6 +253,7 @@ class Worker:
         now = time.monotonic()
         ctx = JobContext(job.job_id, job.function, attempt, job.submitted_at, job.idempotency_key)
         future = self.pool.submit(self.handler, job.payload, ctx)
+        self.metrics.count("started")
         item = _InFlight(method.delivery_tag, job, props, body, now, now + self.s.timeout, future)
         self.in_flight[method.delivery_tag] = item
         conn = self.connection
@@ -264,13 +285,18 @@ class Worker:
         exc = item.future.exception()
         if exc is None:
             self._ack(item.tag)
+            self.metrics.count("succeeded")
+            self.metrics.observe(time.monotonic() - item.started)
             self._log_outcome(item, "ok")
         else:
             self._failed(item, exc)
 
     def _failed(self, item: _InFlight, exc: BaseException) -> None:
+        self.metrics.count("failed")
+        self.metrics.observe(time.monotonic() - item.started)
         if isinstance(exc, jobs.Rejected):  # can never succeed: no retry
             self._dead_letter(item.tag, item.props, item.body, "rejected", exc)
+            self.metrics.count("dead_lettered")
             self._log_outcome(item, "dead", exc)
         elif item.job.attempt < self.s.max_retries:
             headers = dict(item.props.headers or {})
@@ -278,9 +304,11 @@ class Worker:
             headers[jobs.ERROR] = _short(exc)
             self._publish(self.s.retry_exchange, item.props, item.body, headers)
             self._ack(item.tag)
+            self.metrics.count("retried")
             self._log_outcome(item, "retry", exc)
         else:
             self._dead_letter(item.tag, item.props, item.body, "max_retries", exc)
+            self.metrics.count("dead_lettered")
             self._log_outcome(item, "dead", exc)
 
     def _dead_letter(self, tag: int, props: BasicProperties, body: bytes, reason: str, exc: BaseException) -> None:

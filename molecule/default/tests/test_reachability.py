@@ -26,6 +26,7 @@ GROUPS = {
     "api": list(stack.API_NODES),
     "broker": list(stack.BROKERS),
     "workers": [stack.WORKER],
+    "monitoring": [stack.MONITORING],
 }
 GROUP_OF = {node: group for group, nodes in GROUPS.items() for node in nodes}
 ANYONE = frozenset(GROUPS)
@@ -35,11 +36,17 @@ DESIGN: dict[tuple[str, int], frozenset[str]] = {
     **{(g, 22): frozenset() for g in GROUPS},
     ("ingress", 80): ANYONE,
     ("ingress", 443): ANYONE,
-    ("api", 3000): frozenset({"ingress"}),  # and the monitoring group, absent in staging
+    ("api", 3000): frozenset({"ingress", "monitoring"}),
     ("broker", 5671): frozenset({"api", "workers"}),  # AMQPS (plaintext AMQP is closed)
     ("broker", 4369): frozenset({"broker"}),  # epmd
     ("broker", 25672): frozenset({"broker"}),  # Erlang distribution
-    ("broker", 15692): frozenset(),  # Prometheus: the monitoring group, absent in staging
+    ("broker", 15692): frozenset({"monitoring"}),  # rabbitmq_prometheus
+    ("ingress", 9113): frozenset({"monitoring"}),  # the nginx exporter
+    ("workers", 9102): frozenset({"monitoring"}),  # the worker containers' metrics
+    **{(g, 9100): frozenset({"monitoring"}) for g in GROUPS},  # every node's node exporter
+    # Prometheus and Alertmanager: the admin network only (the test host here)
+    ("monitoring", 9090): frozenset(),
+    ("monitoring", 9093): frozenset(),
 }
 # Ports nothing may reach from another node even though they do not listen on the private
 # address (bound to 127.0.0.1): probed as well.

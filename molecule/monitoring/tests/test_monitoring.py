@@ -74,6 +74,22 @@ def test_every_queue_of_a_function_is_scraped_with_its_function_and_kind():
     assert up >= {"rabbitmq", "rabbitmq-queues", "prometheus", "alertmanager"}, targets
 
 
+def test_every_node_exporter_is_scraped_on_its_private_address_with_cpu_steal(host):
+    def scraped() -> bool:
+        return {r["metric"]["node"] for r in query('node_cpu_seconds_total{mode="steal"}')} == {"broker-m", "mon-m"}
+
+    wait_for(scraped, timeout=90, interval=3)
+    targets = requests.get(f"{PROMETHEUS}/api/v1/targets", timeout=10).json()["data"]["activeTargets"]
+    node = {t["labels"]["node"]: (t["health"], t["scrapeUrl"]) for t in targets if t["labels"]["job"] == "node"}
+    assert set(node) == {"broker-m", "mon-m"} and all(h == "up" for h, _ in node.values()), node
+    address = host.check_output("hostname -I").split()[0]
+    assert node["mon-m"][1] == f"http://{address}:9100/metrics"
+    local = {row.split()[3] for row in host.check_output("ss -Hltn").split("\n")}
+    assert f"{address}:9100" in local and not any(a.endswith(":9100") and a != f"{address}:9100" for a in local)
+    # the blackbox exporter (the ingress probe) answers the loopback only
+    assert "127.0.0.1:9115" in local and not any(a.endswith(":9115") and a != "127.0.0.1:9115" for a in local)
+
+
 def alerts() -> dict[str, list[dict]]:
     r = requests.get(f"{ALERTMANAGER}/api/v2/alerts", timeout=10)
     r.raise_for_status()

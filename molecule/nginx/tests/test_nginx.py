@@ -148,6 +148,17 @@ def test_stub_status_on_localhost_only(host):
     assert "Active connections" in out
 
 
+def test_the_nginx_exporter_reads_stub_status_and_serves_the_private_address_only(host):
+    address = host.check_output("hostname -I").split()[0]
+    local = {row.split()[3] for row in host.check_output("ss -Hltn").split("\n")}
+    assert [a for a in local if a.endswith(":9113")] == [f"{address}:9113"]
+    out = host.check_output(
+        f"python3 -c \"import urllib.request as u; print(u.urlopen('http://{address}:9113/metrics').read().decode())\""
+    )
+    assert "nginx_up 1" in out.splitlines()
+    assert host.service("prometheus-nginx-exporter").is_enabled
+
+
 def test_per_client_template_override_is_served(ports):
     r = requests.get(f"https://127.0.0.1:{ports[1]}/client-hello", verify=False, timeout=5)
     assert (r.status_code, r.text) == (200, "hello from example-client\n")

@@ -101,6 +101,54 @@ def test_jobs_are_processed_and_acked(host):
     assert queue_state(amqp(), "jobs.record.dead")[0] == 0
 
 
+def address(host) -> str:
+    """The node's default IPv4 address (Ansible's default_ipv4: where its services bind here);
+    `hostname -I` lists Docker's bridge first on a node that runs Docker."""
+    return host.check_output("ip -4 -o route get 192.0.2.1").split(" src ")[1].split()[0]
+
+
+def node_metrics(host) -> dict[str, float]:
+    """The node's worker metrics as the monitoring node scrapes them (its private address)."""
+    text = host.check_output(
+        f"python3 -c \"import urllib.request as u; print(u.urlopen('http://{address(host)}:9102/metrics').read().decode())\""
+    )
+    return {f"{name}{{{labels}}}": float(v) for name, labels, v in re.findall(r"^(\w+)\{([^}]*)\} (\S+)$", text, re.M)}
+
+
+def test_the_node_counts_its_workers_jobs_and_a_restart_does_not_reset_them(host):
+    done, started = (
+        'hurtig_worker_jobs_succeeded_total{function="record"}',
+        'hurtig_worker_jobs_started_total{function="record"}',
+    )
+    time.sleep(1.5)  # every container writes its figures each second
+    before = node_metrics(host)
+    conn = pika.BlockingConnection(amqp("hurtig-api", "test-api-pw"))
+    ch = conn.channel()
+    ch.confirm_delivery()
+    for _ in range(20):
+        job_id = str(uuid.uuid4())
+        body = json.dumps({"job_id": job_id, "function": "record", "payload": {}}).encode()
+        ch.basic_publish("hurtig.jobs", "record", body, pika.BasicProperties(delivery_mode=2, message_id=job_id))
+    conn.close()
+    wait_for(lambda: node_metrics(host)[done] >= before.get(done, 0) + 20)
+    after = node_metrics(host)
+    assert (after[done] - before.get(done, 0), after[started] - before.get(started, 0)) == (20, 20)
+    assert after['hurtig_worker_jobs_in_flight{function="record"}'] == 0
+    assert after['hurtig_worker_containers{function="record"}'] == 1
+    # kill -9: the container starts again and counts on from its file
+    pid = host.check_output("docker inspect -f '{{.State.Pid}}' hurtig-record-1")
+    host.run_test(f"kill -9 {pid}")
+    wait_for(lambda: host.check_output("docker inspect -f '{{.State.Running}}' hurtig-record-1") == "true")
+    time.sleep(2)
+    assert node_metrics(host)[done] == after[done]
+    # served on the private address only, by a hardened container that only reads the directory
+    info = json.loads(host.check_output("docker inspect hurtig-worker-metrics"))[0]
+    assert (info["Config"]["User"], info["HostConfig"]["ReadonlyRootfs"]) == ("10001:10001", True)
+    assert [m["RW"] for m in info["Mounts"]] == [False]
+    local = {row.split()[3] for row in host.check_output("ss -Hltn").split("\n")}
+    assert [a for a in local if a.endswith(":9102")] == [f"{address(host)}:9102"]
+
+
 def test_scale_up_and_down_with_changes_only_on_the_first_run(host):
     first = playbook(str(ROOT / "playbooks/scale.yml"), "-e", "function=sleep", "-e", "replicas=5")
     assert changed(first) > 0

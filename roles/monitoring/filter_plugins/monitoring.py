@@ -1,12 +1,12 @@
-"""Filters of the monitoring role: scrape targets from the inventory, and the labels that
-tie a broker queue to its function.
+"""Filters of the monitoring role: the labels that tie a broker queue to its function (the
+scrape targets come from the hurtig role's hurtig_scrape_targets).
 
-- monitoring_hostport(address, port): `address:port`, IPv6 in brackets.
-- monitoring_targets(hosts, hostvars, port): one static_config per host,
-  `<private_address>:<port>` labelled `node: <inventory name>`.
 - monitoring_queue_relabels(functions): metric_relabel_configs that give each queue of a
   function (its queue, `<queue>.retry`, `<queue>.dead`: the rabbitmq role's topology) the
   labels `function` and `queue_kind` (main, retry or dead). The alert rules select on them.
+- monitoring_function_hosts(functions, groups): the hosts that run workers (the inventory
+  groups the functions name), each once, in inventory order; a group missing from the
+  inventory adds none.
 """
 
 from __future__ import annotations
@@ -16,20 +16,6 @@ from collections.abc import Mapping
 from typing import Any
 
 from ansible.errors import AnsibleFilterError
-
-
-def monitoring_hostport(address: str, port: int) -> str:
-    """`address:port`, an IPv6 address in brackets."""
-    address = str(address)
-    return f"[{address}]:{int(port)}" if ":" in address else f"{address}:{int(port)}"
-
-
-def monitoring_targets(hosts: list[str], hostvars: Mapping[str, Any], port: int) -> list[dict[str, Any]]:
-    configs = []
-    for host in hosts:
-        address = hostvars[host].get("private_address") or hostvars[host].get("ansible_host") or host
-        configs.append({"targets": [monitoring_hostport(address, port)], "labels": {"node": str(host)}})
-    return configs
 
 
 def _relabel(regex: str, label: str, value: str) -> dict[str, Any]:
@@ -51,10 +37,18 @@ def monitoring_queue_relabels(functions: list[Mapping[str, Any]]) -> list[dict[s
     return rules
 
 
+def monitoring_function_hosts(functions: list[Mapping[str, Any]], groups: Mapping[str, list[str]]) -> list[str]:
+    hosts: list[str] = []
+    for fn in functions:
+        if "group" not in fn:
+            raise AnsibleFilterError(f"a function without group: {fn!r} (read it through hurtig_functions)")
+        hosts += [h for h in groups.get(str(fn["group"]), []) if h not in hosts]
+    return hosts
+
+
 class FilterModule:
     def filters(self) -> dict[str, Any]:
         return {
-            "monitoring_hostport": monitoring_hostport,
-            "monitoring_targets": monitoring_targets,
             "monitoring_queue_relabels": monitoring_queue_relabels,
+            "monitoring_function_hosts": monitoring_function_hosts,
         }

@@ -75,11 +75,16 @@ def worker_autoscale_config(containers: list[dict[str, Any]], groups: dict[str, 
     return list(out.values())
 
 
+# Where a worker container writes its figures (the node's worker_metrics_dir; hurtig.worker_metrics).
+METRICS_TARGET = "/var/lib/hurtig-metrics"
+
+
 def _mounts(fn: dict[str, Any], settings: dict[str, Any]) -> list[dict[str, Any]]:
     mounts = [
         {"type": "bind", "source": f"{settings['secret_dir']}/{fn['broker_user']}", "target": "/run/secrets/hurtig",
          "read_only": True},
         {"type": "bind", "source": settings["output_dir"], "target": "/data/out"},
+        {"type": "bind", "source": settings["metrics_dir"], "target": METRICS_TARGET},
     ]  # fmt: skip
     mounts += [{"source": d, "target": d, "type": "bind", "read_only": True} for d in fn.get("input_dirs", [])]
     if settings["tls"]:
@@ -109,6 +114,7 @@ def _env(fn: dict[str, Any], settings: dict[str, Any]) -> dict[str, str]:
         "HURTIG_OUTPUT_DIR": "/data/out",
         "HURTIG_INPUT_DIRS": ":".join(fn.get("input_dirs", [])),
         "HURTIG_LOG_LEVEL": settings["log_level"],
+        "HURTIG_METRICS_DIR": METRICS_TARGET,
     }
     return {**env, **{k: str(v) for k, v in (settings.get("extra_env") or {}).items()}}
 
@@ -132,7 +138,7 @@ def worker_container_specs(containers: list[dict[str, Any]], settings: dict[str,
             "cpus": float(fn.get("cpus", settings["cpus"])),
             "stop_signal": "SIGTERM",
             "stop_timeout": fn["timeout"] + int(settings["stop_grace"]),
-            "env": _env(fn, settings),
+            "env": {**_env(fn, settings), "HURTIG_METRICS_NAME": c["name"]},
             "mounts": _mounts(fn, settings),
             "healthcheck": {"test": ["CMD", "hurtig-worker", "--health"], "interval": "15s", "timeout": "5s",
                             "retries": 3, "start_period": "30s"},
