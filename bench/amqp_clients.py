@@ -1,15 +1,17 @@
 """Publish-with-confirm throughput of the Python AMQP clients on PyPI, in one run.
 
-Why the API uses aiormq: it publishes persistent messages with mandatory routing and waits
-for every confirm, so the AMQP client's per-message cost bounds the API. This script
-starts the test broker (images/build.sh rabbitmq-trixie) on a loopback port and measures,
-for the same N persistent messages to one durable quorum queue:
+Why the API has a publisher of its own (hurtig.publisher): it publishes persistent messages
+with mandatory routing and waits for every confirm, so the AMQP client's per-message cost
+bounds the API. This script starts the test broker (images/build.sh rabbitmq-trixie) on a
+loopback port and measures, for the same N persistent messages to one durable quorum queue:
 
 - pika (BlockingConnection, confirm per message: the baseline),
 - aio-pika (robust channel, C concurrent publishers),
-- aiormq (C concurrent publishers; what aio-pika wraps).
+- aiormq (C concurrent publishers; what aio-pika wraps; the API's client until 2026-11-29),
+- hurtig.publisher (C concurrent publishers; the API's publisher: frames built by hand).
 
-Prints JSON with msgs/s and the ratio of each to the pika baseline, and writes it to
+Prints JSON with msgs/s, the client's CPU per message (this process's CPU time over the
+timed run) and the ratio of each to the pika baseline, and writes it to
 bench/amqp_clients.json.  Usage: python bench/amqp_clients.py [N] [C]
 """
 
@@ -20,6 +22,7 @@ import json
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
@@ -28,6 +31,8 @@ import aio_pika
 import aiormq
 import pika
 from conftest import Broker, _free_port
+
+from hurtig.publisher import Brokers, Publisher
 
 ROOT = Path(__file__).resolve().parent.parent
 QUEUE = "bench.clients"
@@ -119,6 +124,28 @@ async def bench_aiormq(b: Broker, n: int, c: int) -> float:
     return (n // c) * c / dt
 
 
+async def bench_hurtig(b: Broker, n: int, c: int) -> float:
+    publisher = Publisher(Brokers([b.url()], "", 30.0))
+    await publisher.start()
+
+    async def one(k: int) -> None:
+        for i in range(k):
+            await publisher.publish(QUEUE, str(i), b'{"payload": {}}')
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*(one(n // c) for _ in range(c)))
+    dt = time.perf_counter() - t0
+    await publisher.stop()
+    return (n // c) * c / dt
+
+
+def timed(run: Callable[[], float], n: int) -> tuple[float, float]:
+    """msgs/s, and this process's CPU µs per message over the run."""
+    cpu = time.process_time()
+    rps = run()
+    return rps, (time.process_time() - cpu) / n * 1e6
+
+
 def main() -> None:
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 5000
     c = int(sys.argv[2]) if len(sys.argv) > 2 else 64
@@ -126,22 +153,21 @@ def main() -> None:
     try:
         results: dict[str, float] = {}
         for name, run in (
-            ("pika_blocking_rps", lambda: bench_pika(b, n)),
-            ("aio_pika_rps", lambda: asyncio.run(bench_aio_pika(b, n, c))),
-            ("aiormq_rps", lambda: asyncio.run(bench_aiormq(b, n, c))),
+            ("pika_blocking", lambda: bench_pika(b, n)),
+            ("aio_pika", lambda: asyncio.run(bench_aio_pika(b, n, c))),
+            ("aiormq", lambda: asyncio.run(bench_aiormq(b, n, c))),
+            ("hurtig_publisher", lambda: asyncio.run(bench_hurtig(b, n, c))),
         ):
             purge(b)
             run()  # warm-up run, not counted
             purge(b)
-            results[name] = round(run(), 1)
+            rps, cpu_us = timed(run, n)
+            results[f"{name}_rps"] = round(rps, 1)
+            results[f"{name}_cpu_us_per_message"] = round(cpu_us, 1)
         base = results["pika_blocking_rps"]
-        out = {
-            "messages": n,
-            "concurrency": c,
-            **results,
-            "aio_pika_ratio": round(results["aio_pika_rps"] / base, 2),
-            "aiormq_ratio": round(results["aiormq_rps"] / base, 2),
-        }
+        out: dict[str, float] = {"messages": n, "concurrency": c, **results}
+        for name in ("aio_pika", "aiormq", "hurtig_publisher"):
+            out[f"{name}_ratio"] = round(results[f"{name}_rps"] / base, 2)
         print(json.dumps(out, indent=2))
         (ROOT / "bench" / "amqp_clients.json").write_text(json.dumps(out, indent=2) + "\n")
     finally:

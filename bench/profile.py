@@ -18,14 +18,30 @@ import sys
 from pathlib import Path
 
 CATEGORIES = [
-    ("AMQP write (TLS record + send)", ["Connection.__writer"]),
-    ("AMQP confirms read", ["Connection.__reader", "FrameReceiver"]),
-    ("AMQP publish (frames, lock, confirm future)", ["Channel.basic_publish", "Publisher.publish"]),
+    # aiormq's (before) and hurtig.publisher's (after) frames
+    ("AMQP write (TLS record + send)", ["Connection.__writer", "Connection._flush"]),
+    ("AMQP confirms read", ["Connection.__reader", "FrameReceiver", "Connection.data_received"]),
+    (
+        "AMQP publish (frames, lock, confirm future)",
+        ["Channel.basic_publish", "Publisher.publish", "Connection.publish"],
+    ),
     ("HTTP response (headers, write)", ["finish_response", "json_response", "StreamResponse", "Response.__init__"]),
     ("API key check", ["_admit", "digest", "Keys.client"]),
     (
         "job: JSON, validation, ids, metrics",
-        ["loads (json", "_depth", "to_body", "uuid", "isoformat", "now (", "observe", "submit_job (hurtig/api.py"],
+        [
+            "loads (json",
+            "_depth",
+            "to_body",
+            "envelope",
+            "uuid",
+            "_random_id",
+            "isoformat",
+            "now (",
+            "_now",
+            "observe",
+            "submit_job (hurtig/api.py",
+        ],
     ),
     ("HTTP request (parse, read body, routing)", ["data_received", "RequestHandler.start", "_handle_request"]),
 ]

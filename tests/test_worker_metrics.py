@@ -16,6 +16,7 @@ from typing import Any
 from test_worker import publish, running, settings, wait_until
 
 from hurtig import jobs
+from hurtig.metrics import Histogram
 from hurtig.worker import JobContext, Worker
 from hurtig.worker_metrics import read_all, render, serve
 
@@ -105,3 +106,27 @@ def test_the_endpoint_serves_the_directory_and_nothing_else(tmp_path: Path):
             assert exc.code == 404
     finally:
         server.shutdown()
+
+
+def test_one_histogram_for_the_api_and_the_workers():
+    h = Histogram((0.1, 1.0, 10.0))
+    for value in (0.05, 0.1, 0.5, 1.0, 20.0):  # a value on a bound counts in that bucket
+        h.observe(value)
+    assert h.buckets == [2, 4, 4]
+    other = Histogram((0.1, 1.0, 10.0))
+    other.observe(5.0)
+    h.add(other.fields())
+    assert (h.buckets, h.count, round(h.total, 2)) == ([2, 4, 5], 6, 26.65)
+    assert h.lines("x_seconds") == [
+        'x_seconds_bucket{le="0.1"} 2',
+        'x_seconds_bucket{le="1.0"} 4',
+        'x_seconds_bucket{le="10.0"} 5',
+        'x_seconds_bucket{le="+Inf"} 6',
+        "x_seconds_sum 26.650000",
+        "x_seconds_count 6",
+    ]
+    assert h.lines("x_seconds", 'function="f",')[3:] == [
+        'x_seconds_bucket{function="f",le="+Inf"} 6',
+        'x_seconds_sum{function="f"} 26.650000',
+        'x_seconds_count{function="f"} 6',
+    ]

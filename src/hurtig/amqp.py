@@ -16,7 +16,7 @@ import random
 import ssl
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import quote, urlsplit
+from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 PLACEHOLDER = "{password}"
 
@@ -69,3 +69,32 @@ def resolve(template: str, password_file: str | None) -> str:
 def next_delay(delay: float, maximum: float) -> float:
     """Exponential backoff with jitter, capped."""
     return min(maximum, delay * 2) * random.uniform(0.8, 1.2)
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where to connect, from an amqp(s):// URL whose password is already resolved."""
+
+    host: str
+    port: int
+    tls: bool
+    user: str
+    password: str
+    vhost: str
+    heartbeat: int
+
+    @classmethod
+    def parse(cls, url: str) -> Target:
+        parts = urlsplit(url)
+        tls = parts.scheme == "amqps"
+        query = parse_qs(parts.query)
+        vhost = unquote(parts.path[1:]) if len(parts.path) > 1 else "/"
+        return cls(
+            host=parts.hostname or "localhost",
+            port=parts.port or (5671 if tls else 5672),
+            tls=tls,
+            user=unquote(parts.username or "guest"),
+            password=unquote(parts.password or "guest"),
+            vhost=vhost,
+            heartbeat=int(query.get("heartbeat", ["60"])[0]),
+        )

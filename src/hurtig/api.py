@@ -10,9 +10,9 @@ may submit (hurtig.auth): 401 without a valid key, 403 outside its scope.
     GET  /metrics                    Prometheus text format
     GET  /openapi.json               this API's OpenAPI description
 
-aiohttp serves HTTP and aiormq (the AMQP client under aio-pika, without its extra layer)
-publishes: one long-lived connection and confirm channel per process, reconnected with
-backoff in the background. Configuration comes from the environment (Settings.from_env).
+aiohttp serves HTTP and hurtig.publisher publishes: one long-lived connection and confirm
+channel per process, reconnected with backoff in the background. Configuration comes from
+the environment (Settings.from_env).
 """
 
 from __future__ import annotations
@@ -37,13 +37,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import aiormq
-import aiormq.abc
 from aiohttp import web
-from pamqp import commands as spec
 
-from hurtig import amqp, auth, cork, jobs, logs, openapi, serve
+from hurtig import amqp, auth, jobs, logs, openapi, serve
 from hurtig.metrics import Metrics
+from hurtig.publisher import Brokers, Publisher, Unavailable
 
 log = logging.getLogger("hurtig.api")
 
@@ -109,129 +107,11 @@ class Settings:
         )
 
 
-class Unavailable(Exception):
-    """The job could not be confirmed by the broker: answer 503, never 202."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
-class Publisher:
-    """One connection and one confirm channel, kept alive in the background."""
-
-    def __init__(self, settings: Settings) -> None:
-        self.s = settings
-        self.channel: aiormq.abc.AbstractChannel | None = None
-        self.connection: aiormq.abc.AbstractConnection | None = None
-        self._task: asyncio.Task[None] | None = None
-        self._closing = False
-
-    @property
-    def ready(self) -> bool:
-        return self.channel is not None and not self.channel.is_closed
-
-    async def start(self, wait: float = 10.0) -> None:
-        """Connect in the background; wait (bounded) for the first channel, so that a process
-        (re)started while the broker is up accepts requests only once it can publish."""
-        self._task = asyncio.create_task(self._keep_connected())
-        deadline = time.monotonic() + wait
-        while not self.ready and time.monotonic() < deadline:
-            await asyncio.sleep(0.02)
-
-    async def stop(self) -> None:
-        self._closing = True
-        if self._task:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        if self.connection is not None:
-            with contextlib.suppress(Exception):
-                await self.connection.close()
-
-    async def _keep_connected(self) -> None:
-        delay, attempt = 0.2, 0
-        while not self._closing:
-            url = self.s.amqp_urls[attempt % len(self.s.amqp_urls)]
-            attempt += 1
-            try:
-                url = amqp.resolve(url, self.s.amqp_password_file)  # a rotated password is read here
-                context = amqp.ssl_context(self.s.amqp_tls) if self.s.amqp_tls else None  # files read here too
-                self.connection = await asyncio.wait_for(
-                    aiormq.connect(url, context=context, transport_factory=cork.factory(url)), timeout=10
-                )
-                log.info("broker connected", extra={"broker": self.connection.url.host})
-                delay = 0.2
-                await self._keep_channel(self.connection)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.warning("broker unavailable", extra={"error": repr(exc), "retry_in_s": round(delay, 2)})
-            self.channel = None
-            if self.connection is not None and not self.connection.is_closed:
-                with contextlib.suppress(Exception):
-                    await self.connection.close()
-            await asyncio.sleep(delay)
-            delay = amqp.next_delay(delay, self.s.backoff_max)
-
-    async def _keep_channel(self, connection: aiormq.abc.AbstractConnection) -> None:
-        """Keep a confirm channel open on the connection until the connection closes: a
-        channel the broker closed (an error on it, an operator's action) is reopened at once."""
-        while not connection.is_closed:
-            channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
-            self.channel = channel
-            watch = [connection.closing, channel.closing]  # observers: cancelling one stops only it
-            try:
-                await asyncio.wait(watch, return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                for observer in watch:
-                    observer.cancel()
-            self.channel = None
-            if not connection.is_closed:
-                log.warning("channel closed by the broker; reopening it")
-
-    async def publish(self, routing_key: str, job_id: str, body: bytes) -> None:
-        channel = self.channel
-        if channel is None or channel.is_closed:
-            raise Unavailable("broker_unavailable")
-        props = spec.Basic.Properties(
-            delivery_mode=2,
-            content_type="application/json",
-            message_id=job_id,
-            timestamp=datetime.now(UTC),
-        )
-        try:
-            confirmation = await asyncio.wait_for(
-                # wait=False: concurrent publishes share a socket write (hurtig.cork)
-                channel.basic_publish(
-                    body,
-                    exchange=self.s.exchange,
-                    routing_key=routing_key,
-                    properties=props,
-                    mandatory=True,
-                    wait=False,
-                ),
-                timeout=self.s.confirm_timeout,
-            )
-        except TimeoutError:
-            raise Unavailable("confirm_timeout") from None
-        except aiormq.exceptions.PublishError:
-            raise Unavailable("unroutable") from None
-        except aiormq.exceptions.DeliveryError:
-            # a nack: the broker refuses a job when the function's queue is over its bound
-            # (max-length, overflow reject-publish): back-pressure for this function alone
-            raise Unavailable("queue_full") from None
-        except (aiormq.exceptions.AMQPError, ConnectionError, RuntimeError) as exc:
-            log.warning("publish failed", extra={"error": repr(exc)})
-            raise Unavailable("broker_unavailable") from None
-        if not isinstance(confirmation, spec.Basic.Ack):
-            raise Unavailable("queue_full")
-
-
 PUBLISHER = web.AppKey("publisher", Publisher)
 METRICS = web.AppKey("metrics", Metrics)
 SETTINGS = web.AppKey("settings", Settings)
 KEYS = web.AppKey("keys", auth.Keys)
+NAMES = web.AppKey("names", dict[str, bytes])  # each function's name as a JSON string
 
 
 def _problem(status: int, reason: str, detail: str, **headers: str) -> web.Response:
@@ -293,12 +173,8 @@ async def submit_job(request: web.Request) -> web.Response:
     # The same Idempotency-Key from the same client for the same function always gives the
     # same job id; two clients that send the same string get different jobs.
     scope = f"{client.name if client else ''}\n{name}\n{key}"
-    job_id = str(uuid.uuid5(IDEMPOTENCY_NAMESPACE, scope)) if key else str(uuid.uuid4())
-    job = jobs.Job(job_id, name, payload, datetime.now(UTC).isoformat(), key)
-    try:
-        body = job.to_body()
-    except (ValueError, RecursionError):
-        return _reject(request, 400, "invalid_json", "the body cannot be re-encoded as JSON")
+    job_id = str(uuid.uuid5(IDEMPOTENCY_NAMESPACE, scope)) if key else _random_id()
+    body = jobs.envelope(job_id, name, raw, _now(), key)
     started = time.perf_counter()
     try:
         await request.app[PUBLISHER].publish(name, job_id, body)
@@ -312,10 +188,37 @@ async def submit_job(request: web.Request) -> web.Response:
         )
     request.app[METRICS].observe(time.perf_counter() - started)
     request.app[METRICS].accepted[name] += 1
+    answer = b'{"job_id":"' + job_id.encode() + b'","function":' + request.app[NAMES][name] + b',"status":"accepted"}'
     location = f"/v1/functions/{name}/jobs/{job_id}"
-    return web.json_response(
-        {"job_id": job_id, "function": name, "status": "accepted"}, status=202, headers={"Location": location}
-    )
+    return web.Response(body=answer, status=202, content_type="application/json", headers={"Location": location})
+
+
+_RANDOM = bytearray()
+
+
+def _random_id() -> str:
+    """A random (version 4) UUID, its bytes from a pool refilled 256 ids at a time: one
+    `getrandom` call for 256 jobs, not one per job."""
+    if not _RANDOM:
+        _RANDOM.extend(os.urandom(16 * 256))
+    raw = _RANDOM[-16:]
+    del _RANDOM[-16:]
+    raw[6] = (raw[6] & 0x0F) | 0x40  # version 4
+    raw[8] = (raw[8] & 0x3F) | 0x80  # RFC 4122 variant
+    h = raw.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+_SECOND: list[Any] = [0, ""]
+
+
+def _now() -> str:
+    """The time in ISO 8601 (UTC, microseconds), the date and time formatted once a second."""
+    now = time.time()
+    second = int(now)
+    if second != _SECOND[0]:
+        _SECOND[:] = [second, datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S")]
+    return f"{_SECOND[1]}.{int((now - second) * 1e6):06d}+00:00"
 
 
 def _depth(value: Any) -> int:
@@ -365,8 +268,17 @@ async def no_unexpected_5xx(request: web.Request, handler: Any) -> web.StreamRes
 def make_app(settings: Settings) -> web.Application:
     app = web.Application(client_max_size=settings.max_body, middlewares=[no_unexpected_5xx])
     app[SETTINGS] = settings
+    app[NAMES] = {name: json.dumps(name).encode() for name in settings.functions}
     app[METRICS] = Metrics(settings.metrics_dir)
-    app[PUBLISHER] = Publisher(settings)
+    brokers = Brokers(
+        settings.amqp_urls,
+        settings.exchange,
+        settings.confirm_timeout,
+        password_file=settings.amqp_password_file,
+        tls=settings.amqp_tls,
+        backoff_max=settings.backoff_max,
+    )
+    app[PUBLISHER] = Publisher(brokers)
     if settings.auth:
         assert settings.keys_file
         app[KEYS] = auth.Keys(settings.keys_file)

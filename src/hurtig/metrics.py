@@ -11,11 +11,13 @@ old. Without a directory a process reports its own.
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import json
 import os
 import time
 from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,21 +26,53 @@ LATENCY_BUCKETS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2
 FRESH_S = 5.0
 
 
+@dataclass
+class Histogram:
+    """A Prometheus histogram: cumulative buckets (a value counts in every bucket whose
+    bound, `le`, it does not exceed), a sum and a count. The API and the workers' metrics
+    endpoint keep theirs as one of these, in their files as `buckets`, `sum`, `count`."""
+
+    bounds: tuple[float, ...]
+    buckets: list[int] = field(default_factory=list)
+    total: float = 0.0
+    count: int = 0
+
+    def __post_init__(self) -> None:
+        self.buckets = self.buckets or [0] * len(self.bounds)
+
+    def observe(self, seconds: float) -> None:
+        self.total += seconds
+        self.count += 1
+        buckets = self.buckets
+        for i in range(bisect.bisect_left(self.bounds, seconds), len(buckets)):
+            buckets[i] += 1
+
+    def fields(self) -> dict[str, Any]:
+        return {"buckets": self.buckets, "sum": self.total, "count": self.count}
+
+    def add(self, snapshot: dict[str, Any]) -> None:
+        """Add the `fields()` of another process or container (a file's content)."""
+        self.buckets = [a + int(b) for a, b in zip(self.buckets, snapshot["buckets"], strict=True)]
+        self.total += float(snapshot["sum"])
+        self.count += int(snapshot["count"])
+
+    def lines(self, name: str, labels: str = "") -> list[str]:
+        """The exposition lines; `labels` like 'function="record",' come before `le`."""
+        out = [f'{name}_bucket{{{labels}le="{b}"}} {n}' for b, n in zip(self.bounds, self.buckets, strict=True)]
+        out.append(f'{name}_bucket{{{labels}le="+Inf"}} {self.count}')
+        braces = f"{{{labels.rstrip(',')}}}" if labels else ""
+        return [*out, f"{name}_sum{braces} {self.total:.6f}", f"{name}_count{braces} {self.count}"]
+
+
 class Metrics:
     def __init__(self, share_dir: str | None = None) -> None:
         self.accepted: Counter[str] = Counter()
         self.rejected: Counter[tuple[str, int]] = Counter()  # (reason, HTTP status)
-        self.latency_buckets = [0] * len(LATENCY_BUCKETS)
-        self.latency_sum = 0.0
-        self.latency_count = 0
+        self.latency = Histogram(LATENCY_BUCKETS)
         self.share_dir = Path(share_dir) if share_dir else None
 
     def observe(self, seconds: float) -> None:
-        self.latency_sum += seconds
-        self.latency_count += 1
-        for i, bound in enumerate(LATENCY_BUCKETS):
-            if seconds <= bound:
-                self.latency_buckets[i] += 1
+        self.latency.observe(seconds)
 
     def snapshot(self, ready: bool) -> dict[str, Any]:
         return {
@@ -46,9 +80,7 @@ class Metrics:
             "ready": ready,
             "accepted": dict(self.accepted),
             "rejected": [[r, s, n] for (r, s), n in self.rejected.items()],
-            "buckets": self.latency_buckets,
-            "sum": self.latency_sum,
-            "count": self.latency_count,
+            **self.latency.fields(),
         }
 
     def share(self, ready: bool) -> None:
@@ -78,14 +110,11 @@ class Metrics:
 def _render(snapshots: list[dict[str, Any]]) -> str:
     accepted: Counter[str] = Counter()
     rejected: Counter[tuple[str, int]] = Counter()
-    buckets = [0] * len(LATENCY_BUCKETS)
-    total, count = 0.0, 0
+    latency = Histogram(LATENCY_BUCKETS)
     for snap in snapshots:
         accepted.update(snap["accepted"])
         rejected.update({(r, s): n for r, s, n in snap["rejected"]})
-        buckets = [a + b for a, b in zip(buckets, snap["buckets"], strict=True)]
-        total += snap["sum"]
-        count += snap["count"]
+        latency.add(snap)
     now = time.time()
     live = [s for s in snapshots if now - s["at"] <= FRESH_S] or snapshots
     ready = all(s["ready"] for s in live)
@@ -105,13 +134,8 @@ def _render(snapshots: list[dict[str, Any]]) -> str:
         "# HELP hurtig_api_publish_seconds Publish-to-confirm latency.",
         "# TYPE hurtig_api_publish_seconds histogram",
     ]
+    lines += latency.lines("hurtig_api_publish_seconds")
     lines += [
-        f'hurtig_api_publish_seconds_bucket{{le="{b}"}} {n}' for b, n in zip(LATENCY_BUCKETS, buckets, strict=True)
-    ]
-    lines += [
-        f'hurtig_api_publish_seconds_bucket{{le="+Inf"}} {count}',
-        f"hurtig_api_publish_seconds_sum {total:.6f}",
-        f"hurtig_api_publish_seconds_count {count}",
         "# HELP hurtig_api_broker_ready 1 when the broker connection of every live process is usable.",
         "# TYPE hurtig_api_broker_ready gauge",
         f"hurtig_api_broker_ready {int(ready)}",

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from hurtig import logs
+from hurtig.metrics import Histogram
 
 log = logging.getLogger("hurtig.worker_metrics")
 
@@ -42,9 +43,7 @@ class WorkerMetrics:
         self.function = function
         self.path = Path(directory) / f"{name}.json" if directory else None
         self.counts: Counter[str] = Counter()
-        self.buckets = [0] * len(DURATION_BUCKETS)
-        self.duration_sum = 0.0
-        self.duration_count = 0
+        self.duration = Histogram(DURATION_BUCKETS)
         self.in_flight = 0
         self._load()
 
@@ -58,29 +57,22 @@ class WorkerMetrics:
             return
         if old.get("function") != self.function or len(old.get("buckets", [])) != len(DURATION_BUCKETS):
             return
-        self.counts.update({k: int(v) for k, v in old.get("counts", {}).items() if k in OUTCOMES})
-        self.buckets = [int(n) for n in old["buckets"]]
-        self.duration_sum = float(old.get("sum", 0.0))
-        self.duration_count = int(old.get("count", 0))
+        with contextlib.suppress(KeyError, TypeError, ValueError):  # a damaged file: count from zero
+            self.duration.add(old)
+            self.counts.update({k: int(v) for k, v in old.get("counts", {}).items() if k in OUTCOMES})
 
     def count(self, outcome: str) -> None:
         self.counts[outcome] += 1
 
     def observe(self, seconds: float) -> None:
-        self.duration_sum += seconds
-        self.duration_count += 1
-        for i, bound in enumerate(DURATION_BUCKETS):
-            if seconds <= bound:
-                self.buckets[i] += 1
+        self.duration.observe(seconds)
 
     def snapshot(self) -> dict[str, Any]:
         return {
             "at": time.time(),
             "function": self.function,
             "counts": dict(self.counts),
-            "buckets": self.buckets,
-            "sum": self.duration_sum,
-            "count": self.duration_count,
+            **self.duration.fields(),
             "in_flight": self.in_flight,
         }
 
@@ -108,18 +100,13 @@ def read_all(directory: Path) -> list[dict[str, Any]]:
 def render(snapshots: list[dict[str, Any]], now: float | None = None) -> str:
     now = time.time() if now is None else now
     counts: dict[str, Counter[str]] = {}
-    buckets: dict[str, list[int]] = {}
-    sums: Counter[str] = Counter()
-    n: Counter[str] = Counter()
+    durations: dict[str, Histogram] = {}
     in_flight: Counter[str] = Counter()
     live: Counter[str] = Counter()
     for snap in snapshots:
         fn = snap["function"]
         counts.setdefault(fn, Counter()).update({k: int(v) for k, v in snap["counts"].items() if k in OUTCOMES})
-        old = buckets.get(fn, [0] * len(DURATION_BUCKETS))
-        buckets[fn] = [a + int(b) for a, b in zip(old, snap["buckets"], strict=True)]
-        sums[fn] += float(snap["sum"])
-        n[fn] += int(snap["count"])
+        durations.setdefault(fn, Histogram(DURATION_BUCKETS)).add(snap)
         if now - float(snap["at"]) <= FRESH_S:
             in_flight[fn] += int(snap["in_flight"])
             live[fn] += 1
@@ -134,15 +121,7 @@ def render(snapshots: list[dict[str, Any]], now: float | None = None) -> str:
         "# TYPE hurtig_worker_handler_seconds histogram",
     ]
     for fn in fns:
-        lines += [
-            f'hurtig_worker_handler_seconds_bucket{{function="{fn}",le="{b}"}} {c}'
-            for b, c in zip(DURATION_BUCKETS, buckets[fn], strict=True)
-        ]
-        lines += [
-            f'hurtig_worker_handler_seconds_bucket{{function="{fn}",le="+Inf"}} {n[fn]}',
-            f'hurtig_worker_handler_seconds_sum{{function="{fn}"}} {sums[fn]:.6f}',
-            f'hurtig_worker_handler_seconds_count{{function="{fn}"}} {n[fn]}',
-        ]
+        lines += durations[fn].lines("hurtig_worker_handler_seconds", f'function="{fn}",')
     lines += [
         "# HELP hurtig_worker_jobs_in_flight Jobs being handled now.",
         "# TYPE hurtig_worker_jobs_in_flight gauge",
