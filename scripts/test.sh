@@ -19,12 +19,15 @@ case ${1:-} in
   *) echo "usage: $0 (no arguments; --help)" >&2; exit 2 ;;
 esac
 cd "$(dirname "$0")/.."
-passed=0 failed=0
+passed=0 failed=0 failed_logs=()
 logdir=${HURTIG_TEST_LOGS:-.cache/test-logs}
 mkdir -p "$logdir"
 record() { # kind name rc seconds [log file, default <kind>-<name>.log]
   if [ "$3" -eq 0 ]; then passed=$((passed + 1)); echo "[test] $1 $2: ok ($4 s)"
-  else failed=$((failed + 1)); echo "[test] $1 $2: FAILED ($4 s, log: $logdir/${5:-$1-$2.log})"; fi
+  else
+    failed=$((failed + 1)) failed_logs+=("$logdir/${5:-$1-$2.log}")
+    echo "[test] $1 $2: FAILED ($4 s, log: $logdir/${5:-$1-$2.log})"
+  fi
 }
 
 # On a failure CI shows only stdout: print what failed, not just the destroy step's tail.
@@ -37,6 +40,20 @@ failure_excerpt() { # log
   grep -n -A 25 -E '^fatal:|^failed:|FAILED! =>|not idempotent' "$1" | head -n 150
   tail -n 25 "$1"
   echo "----- end of excerpt -----"
+}
+# The same in a few lines, for the end of the run: the failed tests' assertions, else the
+# last failed task of the log.
+short_excerpt() { # log
+  echo "=== what failed in $1"
+  [ -f "$1" ] || return 0
+  if grep -q -E '^(FAILED|ERROR) ' "$1"; then
+    { grep -E '^(FAILED|ERROR) ' "$1"; grep -E '^E +' "$1"; } | cut -c1-240 | head -n 25
+  else
+    local n
+    n=$(grep -n -E '^fatal:|^failed:|not idempotent' "$1" | tail -n 1 | cut -d: -f1)
+    [ -n "$n" ] && sed -n "${n},$((n + 14))p" "$1" | cut -c1-400
+    tail -n 4 "$1" | cut -c1-240
+  fi
 }
 
 # Molecule scenarios: which ones, and in which lane.
@@ -115,5 +132,9 @@ if [ ${#background[@]} -gt 0 ]; then
 fi
 for s in "${solo[@]}"; do run_scenario "$s"; done
 
+# What failed, once more just above the total (where a viewer that shows only the tail finds it)
+if [ "$failed" -gt 0 ]; then
+  printf '%s\n' "${failed_logs[@]}" | sort -u | while read -r log; do short_excerpt "$log"; done
+fi
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
