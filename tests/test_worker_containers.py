@@ -134,3 +134,26 @@ def test_the_recorded_digests_read_back():
     assert plugin.worker_applied({"failed": True, "msg": "file not found"}) == {}
     assert plugin.worker_applied({"content": "bm90IGpzb24="}) == {}  # "not json"
     assert plugin.worker_applied({"content": base64.b64encode(b"[1]").decode()}) == {}
+
+
+def test_stale_containers_are_those_no_function_asks_for():
+    def c(name: str, function: str) -> dict:
+        return {"Names": [f"/{name}"], "Labels": {"org.hurtig.role": "worker", "org.hurtig.function": function}}
+
+    names = [("hurtig-a-1", "a"), ("hurtig-a-3", "a"), ("hurtig-gone-1", "gone"), ("hurtig-b-2", "b")]
+    running = {"containers": [c(*n) for n in names]}
+    desired = [{"name": "hurtig-a-1"}, {"name": "hurtig-b-1"}]
+    assert plugin.worker_stale_containers(running, desired, "") == ["hurtig-a-3", "hurtig-gone-1", "hurtig-b-2"]
+    # a scale of one function leaves the others' containers alone
+    assert plugin.worker_stale_containers(running, desired, "a") == ["hurtig-a-3"]
+    assert plugin.worker_stale_containers({}, desired, "") == []
+
+
+def test_a_scale_changes_one_function_only():
+    auto = {"min": 1, "max": 4, "scale_in_after_s": 20}
+    fns = check([{"name": "a", "handler": "m:f", "replicas": 2}, {"name": "b", "handler": "m:f", "autoscale": auto}])
+    got = plugin.worker_rescaled(fns, "a", "6", {})
+    assert [f.get("replicas") for f in got] == [6, fns[1].get("replicas")] and got[1] == fns[1]
+    got = plugin.worker_rescaled(fns, "b", None, {"min": 2, "max": 9})
+    assert got[0] == fns[0] and got[1]["autoscale"] == {**fns[1]["autoscale"], "min": 2, "max": 9}
+    assert fns[1]["autoscale"]["max"] == 4  # the inventory's list is left as it was

@@ -15,6 +15,13 @@ worker_container_specs(containers, settings): per container, every argument of i
 community.docker.docker_container task (`args`) and a `digest` of them and of the task
 file that passes them on. A re-run skips a container whose digest is the one recorded
 when the task last ran for it and that is in the state it asks for (worker_containers_to_run).
+
+worker_stale_containers(running, desired, only_function): the worker containers on the node
+that no function asks for (a removed function, replicas scaled away); with only_function,
+only that function's.
+
+worker_rescaled(functions, name, replicas, bounds): the functions list with one function's
+replica count, or an autoscaled one's bounds (min, max), replaced (playbooks/scale.yml).
 """
 
 from __future__ import annotations
@@ -179,6 +186,29 @@ def worker_containers_to_run(
     ]  # fmt: skip
 
 
+def worker_stale_containers(running: Any, desired: list[dict[str, Any]], only_function: str = "") -> list[str]:
+    keep = {c["name"] for c in desired}
+    out = []
+    for c in (running or {}).get("containers") or []:
+        name = (c.get("Names") or [""])[0].lstrip("/")
+        function = (c.get("Labels") or {}).get("org.hurtig.function", "")
+        if name not in keep and (not only_function or function == only_function):
+            out.append(name)
+    return out
+
+
+def worker_rescaled(functions: list[dict[str, Any]], name: str, replicas: Any = None,
+                    bounds: dict[str, Any] | None = None) -> list[dict[str, Any]]:  # fmt: skip
+    def rescale(fn: dict[str, Any]) -> dict[str, Any]:
+        if fn["name"] != name:
+            return fn
+        if "autoscale" in fn:
+            return {**fn, "autoscale": {**fn["autoscale"], **(bounds or {})}}
+        return {**fn, "replicas": int(replicas)}
+
+    return [rescale(fn) for fn in functions]
+
+
 class FilterModule:
     def filters(self) -> dict[str, Any]:
         return {
@@ -187,4 +217,6 @@ class FilterModule:
             "worker_container_specs": worker_container_specs,
             "worker_applied": worker_applied,
             "worker_containers_to_run": worker_containers_to_run,
+            "worker_stale_containers": worker_stale_containers,
+            "worker_rescaled": worker_rescaled,
         }
