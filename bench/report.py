@@ -88,15 +88,16 @@ def cpu_table(results: dict) -> list[str]:
     if not runs:
         return []
     lines = [
-        "CPU per request by process group, µs (cgroups; `load` is wrk, in the ingress's network namespace; "
-        "the last of the runs):",
+        "CPU per request by process group, µs (cgroups; `load` is the load generator, wrk or h2load, in the "
+        "ingress's network namespace; the last of the runs):",
         "",
         "| case | clients | req/s | " + " | ".join(GROUPS) + " |",
         "|---|---|---|" + "---|" * len(GROUPS),
     ]
     for name, r in runs.items():
         per = r["cpu_us_per_request"]
-        cells = [name, str(r["connections"]), fmt(r["rps"]), *(fmt(per[g]) for g in GROUPS)]
+        tool = f" ({r['tool']})" if r.get("tool", "wrk") != "wrk" else ""
+        cells = [name + tool, str(r["connections"]), fmt(r["rps"]), *(fmt(per[g]) for g in GROUPS)]
         lines.append("| " + " | ".join(cells) + " |")
     raw = results.get("broker_baseline")
     if raw:

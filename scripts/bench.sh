@@ -13,9 +13,9 @@ case ${1:-} in
   -h|--help|--list) usage; exit 0 ;;
   *) usage >&2; exit 2 ;;
 esac
-if [ "$what" = bench ] && ! command -v wrk >/dev/null; then
-  echo "[bench] installing wrk from Debian's archive"
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -q wrk >/dev/null
+if [ "$what" = bench ] && ! { command -v wrk && command -v h2load; } >/dev/null; then
+  echo "[bench] installing wrk and h2load (nghttp2-client) from Debian's archive"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q wrk nghttp2-client >/dev/null
 fi
 t0=$SECONDS
 if [ -z "${KEEP_STACK:-}" ]; then trap 'python bench/stack.py down' EXIT; fi
