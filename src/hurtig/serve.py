@@ -14,7 +14,7 @@ Accepting: every connection waiting in the listening socket's queue at once (acc
 not one per event-loop iteration as libuv (uvloop) does since 1.45. With thousands of clients
 nginx opens a new upstream connection per concurrent request; one accept per iteration of a
 loop busy with a thousand connections left 500 of them queued for up to 28 s, each with a
-request in it (make bench, 4,096 clients).
+request in it (4,096 clients on the staging stack, bench/http_cases.py).
 """
 
 from __future__ import annotations
