@@ -46,8 +46,8 @@ failure_excerpt() { # log
 short_excerpt() { # log
   echo "=== what failed in $1"
   [ -f "$1" ] || return 0
-  if grep -q -E '^(FAILED|ERROR) ' "$1"; then
-    { grep -E '^(FAILED|ERROR) ' "$1"; grep -E '^E +' "$1"; } | cut -c1-240 | head -n 25
+  if grep -q -E '^(FAILED|ERROR) [^ ]+\.py' "$1"; then # pytest's summary, not Molecule's ERROR lines
+    { grep -E '^(FAILED|ERROR) [^ ]+\.py' "$1"; grep -E '^E +' "$1"; } | cut -c1-240 | head -n 25
   else
     local n
     n=$(grep -n -E '^fatal:|^failed:|not idempotent' "$1" | tail -n 1 | cut -d: -f1)
