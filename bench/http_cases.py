@@ -21,8 +21,9 @@ import stack
 WRK_THREADS = int(os.environ.get("WRK_THREADS", "2"))
 WRK_CONNECTIONS = int(os.environ.get("WRK_CONNECTIONS", "64"))
 WRK_SECONDS = int(os.environ.get("WRK_SECONDS", "10"))
-# wrk gives up on a request after WRK_TIMEOUT: thousands of clients that connect at once
-# wait for their TLS handshakes in turn, longer than wrk's default of 2 s
+# wrk counts a request still unanswered after WRK_TIMEOUT (and, at each of its 2-s checks,
+# a connection that has not sent its first request yet) as a timeout; the cases of
+# thousands of clients use h2load instead (h2load below)
 WRK_TIMEOUT = os.environ.get("WRK_TIMEOUT", "10s")
 MANY_CLIENTS = int(os.environ.get("MANY_CLIENTS", "4096"))
 # their TLS handshakes are a fixed cost at the start of a run: h2load lets every client
@@ -255,7 +256,8 @@ def many_clients() -> tuple[dict, dict, dict, dict]:
 
 
 def http_figures(r: dict) -> None:
-    """The wrk cases: ceiling, API health with and without keepalive, jobs without and with workers."""
+    """The HTTP cases: ceiling, API health with and without keepalive, jobs without and with
+    workers (wrk), and thousands of clients (h2load)."""
     stack.playbook("scale.yml", "-e", "function=record", "-e", "replicas=2")
     stack.wait_for(lambda: drained("jobs.record"), 600, "jobs.record drained")
 

@@ -23,11 +23,9 @@ passed=0 failed=0 failed_logs=()
 logdir=${HURTIG_TEST_LOGS:-.cache/test-logs}
 mkdir -p "$logdir"
 record() { # kind name rc seconds [log file, default <kind>-<name>.log]
+  local log="$logdir/${5:-$1-$2.log}"
   if [ "$3" -eq 0 ]; then passed=$((passed + 1)); echo "[test] $1 $2: ok ($4 s)"
-  else
-    failed=$((failed + 1)) failed_logs+=("$logdir/${5:-$1-$2.log}")
-    echo "[test] $1 $2: FAILED ($4 s, log: $logdir/${5:-$1-$2.log})"
-  fi
+  else failed=$((failed + 1)) failed_logs+=("$log"); echo "[test] $1 $2: FAILED ($4 s, log: $log)"; fi
 }
 
 # On a failure CI shows only stdout: print what failed, not just the destroy step's tail.
