@@ -4,7 +4,7 @@
 #   make test                  everything CI runs: lint, unit tests, every Molecule scenario
 #   make lint                  yamllint, ansible-lint (production), syntax-check, ruff
 #   make test-scenario S=name  one Molecule scenario (molecule test -s name)
-#   make bench                 benchmarks of the full stack -> bench/results.json (README table)
+#   make bench                 benchmarks of the full stack -> bench/results.json (docs/benchmarks.md)
 #   make chaos [N=10000]       fault tests under load, fails on any lost job -> bench/faults.json
 SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c

@@ -100,7 +100,7 @@ def partition_broker(seconds: float = 30) -> None:
 
 def rebuild_broker() -> None:
     # broker 1's data volume lost: stopped, emptied (its cookie included), and the brokers
-    # converged again (playbooks/broker.yml, README's "Rebuilding a broker"); it joins the
+    # converged again (playbooks/broker.yml; docs/operating.md, "Rebuilding a broker"); it joins the
     # running two, which the run leaves untouched
     broker = stack.BROKERS[0]
     stack.node(broker, "systemctl", "stop", "rabbitmq-server")
@@ -148,7 +148,7 @@ def redeploy_workers() -> None:
 
 def rotate_passwords() -> None:
     # new passwords for the API and worker users (characters that break an unencoded URL),
-    # rolled out by site.yml's layers that hold them (README, Rotating a broker password);
+    # rolled out by site.yml's layers that hold them (docs/operating.md, Operating the brokers);
     # every client connection is then closed, so that the API and the workers must log in
     # again with the file the run wrote, without a restart. Then the vault's values again
     # the same way, so that the stack ends as the inventory says.
@@ -415,8 +415,8 @@ def run_wrong_key_flood(flood: int, valid: int) -> dict:
 
 
 def run_revoked_key(n: int) -> dict:
-    """A client's key added and then revoked the README's way (the vault's list, and
-    playbooks/api-keys.yml): 202 while it is listed; 401 within a second or two of the run
+    """A client's key added and then revoked as docs/operating.md says (the vault's list,
+    and playbooks/api-keys.yml): 202 while it is listed; 401 within a second or two of the run
     that removes it returning, with no restart; the other clients keep their 202s."""
     wait_healthy()
     key = f"chaos-revoked-{uuid.uuid4().hex}"

@@ -8,7 +8,7 @@ connections, one thread, SECONDS per case), the server's CPU per request from /p
 and system time of its processes). Runs alternate, RUNS times; the medians go to
 bench/http_layers.json with their ranges.
 
-    python bench/http_layers.py   (wrk and uvicorn from the project's venv; see the README)
+    python bench/http_layers.py   (wrk and uvicorn from the project's venv; see docs/benchmarks.md)
 """
 
 from __future__ import annotations

@@ -27,7 +27,7 @@ if [ -z "${REUSE_STACK:-}" ]; then
 fi
 case $what in
   bench) python bench/run.py --site-first-s "$first" "$@"
-         # the README's screenshot: the dashboard's last 15 minutes are the benchmarks' load
+         # the README's screenshot (docs/dashboard.png): the dashboard's last 15 minutes are the benchmarks' load
          python bench/dashboard.py --out docs/dashboard.png ;;
   chaos) python bench/chaos.py ${N:+--n "$N"} "$@" ;;
 esac

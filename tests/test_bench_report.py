@@ -1,4 +1,4 @@
-"""bench/report.py renders the committed benchmark results: a valid SVG and README tables."""
+"""bench/report.py renders the committed benchmark results: a valid SVG and tables for docs/benchmarks.md."""
 
 from __future__ import annotations
 

@@ -88,7 +88,7 @@ def document(functions: list[str], idempotency_key: str, auth: bool = True) -> d
     }
     if auth:
         doc["components"]["securitySchemes"] = {
-            "apiKey": {"type": "http", "scheme": "bearer", "description": "An API key (README: API keys)"}
+            "apiKey": {"type": "http", "scheme": "bearer", "description": "An API key (docs/operating.md: API keys)"}
         }
         doc["paths"]["/v1/functions/{name}/jobs"]["post"]["security"] = [{"apiKey": []}]
     return doc
