@@ -70,12 +70,12 @@ async def app(scope: dict[str, Any], receive: Receive, send: Send) -> None:
     except (UnicodeDecodeError, ValueError, RecursionError):
         await answer(send, 400, b"{}")
         return
-    if api._depth(payload) > api.MAX_DEPTH:
+    if jobs.depth(payload) > jobs.MAX_DEPTH:
         await answer(send, 400, b"{}")
         return
-    job_id = api._random_id()
+    job_id = jobs.random_id()
     try:
-        await PUBLISHER.publish(name, job_id, jobs.envelope(job_id, name, body, api._now(), None))
+        await PUBLISHER.publish(name, job_id, jobs.envelope(job_id, name, body, jobs.timestamp(), None))
     except Unavailable:
         await answer(send, 503, b"{}")
         return

@@ -7,7 +7,7 @@
 py-spy's raw format is one collapsed stack per line with its sample count. A sample goes to
 the first category whose marker occurs in its stack; `event loop, other` is what is left:
 mostly uvloop's own C code (socket reads and writes, TLS, callbacks), which py-spy does not
-unwind (its --native mode fails on these hosts: UNW_EBADREG). The README's profile tables
+unwind (its --native mode fails on these hosts: UNW_EBADREG). The profile tables of docs/benchmarks.md
 come from bench/profiles/api-jobs-{before,after}.txt.
 """
 
@@ -31,14 +31,10 @@ CATEGORIES = [
         "job: JSON, validation, ids, metrics",
         [
             "loads (json",
-            "_depth",
-            "to_body",
-            "envelope",
+            "hurtig/jobs.py",
             "uuid",
-            "_random_id",
             "isoformat",
             "now (",
-            "_now",
             "observe",
             "submit_job (hurtig/api.py",
         ],

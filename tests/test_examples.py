@@ -9,8 +9,8 @@ import time
 import pytest
 from PIL import Image
 
+from hurtig.handler import JobContext
 from hurtig.jobs import Rejected
-from hurtig.worker import JobContext
 from hurtig_examples import record, resize, sleep
 
 JOB = JobContext("job-1", "resize", 0, "", None)

@@ -15,7 +15,8 @@ from test_api import Api
 from test_worker import running, settings, wait_until
 
 from hurtig import amqp, api, worker
-from hurtig.worker import JobContext, Worker
+from hurtig.handler import JobContext
+from hurtig.worker import Worker
 
 
 @pytest.fixture

@@ -19,7 +19,8 @@ from typing import Any
 import pika
 
 from hurtig import jobs
-from hurtig.worker import JobContext, Settings, Worker
+from hurtig.handler import JobContext
+from hurtig.worker import Settings, Worker
 
 TESTS = Path(__file__).resolve().parent
 

@@ -16,8 +16,9 @@ from typing import Any
 from test_worker import publish, running, settings, wait_until
 
 from hurtig import jobs
+from hurtig.handler import JobContext
 from hurtig.metrics import Histogram
-from hurtig.worker import JobContext, Worker
+from hurtig.worker import Worker
 from hurtig.worker_metrics import read_all, render, serve
 
 

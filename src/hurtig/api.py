@@ -25,15 +25,12 @@ import json
 import logging
 import math
 import os
-import re
 import shutil
 import socket
 import sys
 import tempfile
 import time
-import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -44,10 +41,6 @@ from hurtig.metrics import Metrics
 from hurtig.publisher import Brokers, Publisher, Unavailable
 
 log = logging.getLogger("hurtig.api")
-
-IDEMPOTENCY_NAMESPACE = uuid.UUID("5d7c5a4e-8c55-4b8e-9a57-0f1d1d3a6b21")
-IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,200}$")
-MAX_DEPTH = 64
 
 
 @dataclass(frozen=True)
@@ -165,16 +158,13 @@ async def submit_job(request: web.Request) -> web.Response:
         payload = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError):
         return _reject(request, 400, "invalid_json", "the body is not valid UTF-8 JSON")
-    if _depth(payload) > MAX_DEPTH:
-        return _reject(request, 400, "too_deep", f"JSON nested deeper than {MAX_DEPTH} levels")
+    if jobs.depth(payload) > jobs.MAX_DEPTH:
+        return _reject(request, 400, "too_deep", f"JSON nested deeper than {jobs.MAX_DEPTH} levels")
     key = request.headers.get("Idempotency-Key")
-    if key is not None and not IDEMPOTENCY_KEY.match(key):
+    if key is not None and not jobs.IDEMPOTENCY_KEY.match(key):
         return _reject(request, 400, "invalid_idempotency_key", "Idempotency-Key: 1 to 200 visible ASCII characters")
-    # The same Idempotency-Key from the same client for the same function always gives the
-    # same job id; two clients that send the same string get different jobs.
-    scope = f"{client.name if client else ''}\n{name}\n{key}"
-    job_id = str(uuid.uuid5(IDEMPOTENCY_NAMESPACE, scope)) if key else _random_id()
-    body = jobs.envelope(job_id, name, raw, _now(), key)
+    job_id = jobs.new_id(client.name if client else "", name, key)
+    body = jobs.envelope(job_id, name, raw, jobs.timestamp(), key)
     started = time.perf_counter()
     try:
         await request.app[PUBLISHER].publish(name, job_id, body)
@@ -193,47 +183,6 @@ async def submit_job(request: web.Request) -> web.Response:
     return web.Response(body=answer, status=202, content_type="application/json", headers={"Location": location})
 
 
-_RANDOM = bytearray()
-
-
-def _random_id() -> str:
-    """A random (version 4) UUID, its bytes from a pool refilled 256 ids at a time: one
-    `getrandom` call for 256 jobs, not one per job."""
-    if not _RANDOM:
-        _RANDOM.extend(os.urandom(16 * 256))
-    raw = _RANDOM[-16:]
-    del _RANDOM[-16:]
-    raw[6] = (raw[6] & 0x0F) | 0x40  # version 4
-    raw[8] = (raw[8] & 0x3F) | 0x80  # RFC 4122 variant
-    h = raw.hex()
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
-
-
-_SECOND: list[Any] = [0, ""]
-
-
-def _now() -> str:
-    """The time in ISO 8601 (UTC, microseconds), the date and time formatted once a second."""
-    now = time.time()
-    second = int(now)
-    if second != _SECOND[0]:
-        _SECOND[:] = [second, datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S")]
-    return f"{_SECOND[1]}.{int((now - second) * 1e6):06d}+00:00"
-
-
-def _depth(value: Any) -> int:
-    """Nesting depth of a parsed JSON value, without recursion."""
-    deepest, stack = 0, [(value, 1)]
-    while stack:
-        item, level = stack.pop()
-        if isinstance(item, dict):
-            item = list(item.values())
-        if isinstance(item, list):
-            deepest = max(deepest, level)
-            stack.extend((child, level + 1) for child in item if isinstance(child, (dict, list)))
-    return deepest
-
-
 async def healthz(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
 
@@ -250,7 +199,7 @@ async def metrics(request: web.Request) -> web.Response:
 
 async def openapi_json(request: web.Request) -> web.Response:
     settings = request.app[SETTINGS]
-    return web.json_response(openapi.document(sorted(settings.functions), IDEMPOTENCY_KEY.pattern, settings.auth))
+    return web.json_response(openapi.document(sorted(settings.functions), jobs.IDEMPOTENCY_KEY.pattern, settings.auth))
 
 
 @web.middleware

@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
+import re
+import time
+import uuid
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 # Header names shared by the API, the worker and the tests.
@@ -12,6 +17,10 @@ ERROR = "x-hurtig-error"
 ERROR_TYPE = "x-hurtig-error-type"
 FAILED_AT = "x-hurtig-failed-at"
 DEAD_REASON = "x-hurtig-dead-reason"
+
+IDEMPOTENCY_NAMESPACE = uuid.UUID("5d7c5a4e-8c55-4b8e-9a57-0f1d1d3a6b21")
+IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,200}$")  # what the API accepts as Idempotency-Key
+MAX_DEPTH = 64  # the deepest JSON nesting the API accepts in a job
 
 
 class InvalidJob(ValueError):
@@ -75,3 +84,53 @@ def parse(body: bytes, attempt: int = 0) -> Job:
         idempotency_key=data.get("idempotency_key"),
         attempt=attempt,
     )
+
+
+def new_id(client: str, function: str, idempotency_key: str | None) -> str:
+    """A job's id: derived from the Idempotency-Key when the client sent one (the same key
+    from the same client for the same function always gives the same id, and two clients
+    sending the same string get different jobs), else random."""
+    if idempotency_key is None:
+        return random_id()
+    return str(uuid.uuid5(IDEMPOTENCY_NAMESPACE, f"{client}\n{function}\n{idempotency_key}"))
+
+
+_RANDOM = bytearray()
+
+
+def random_id() -> str:
+    """A random (version 4) UUID, its bytes from a pool refilled 256 ids at a time: one
+    `getrandom` call for 256 jobs, not one per job."""
+    if not _RANDOM:
+        _RANDOM.extend(os.urandom(16 * 256))
+    raw = _RANDOM[-16:]
+    del _RANDOM[-16:]
+    raw[6] = (raw[6] & 0x0F) | 0x40  # version 4
+    raw[8] = (raw[8] & 0x3F) | 0x80  # RFC 4122 variant
+    h = raw.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+_SECOND: list[Any] = [0, ""]
+
+
+def timestamp() -> str:
+    """The time in ISO 8601 (UTC, microseconds), the date and time formatted once a second."""
+    now = time.time()
+    second = int(now)
+    if second != _SECOND[0]:
+        _SECOND[:] = [second, datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S")]
+    return f"{_SECOND[1]}.{int((now - second) * 1e6):06d}+00:00"
+
+
+def depth(value: Any) -> int:
+    """Nesting depth of a parsed JSON value, without recursion."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, dict):
+            item = list(item.values())
+        if isinstance(item, list):
+            deepest = max(deepest, level)
+            stack.extend((child, level + 1) for child in item if isinstance(child, (dict, list)))
+    return deepest

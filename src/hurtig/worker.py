@@ -19,16 +19,14 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import importlib
 import logging
 import os
 import signal
 import sys
 import threading
 import time
-from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -39,79 +37,11 @@ from pika.adapters.blocking_connection import BlockingChannel
 from pika.spec import Basic, BasicProperties
 
 from hurtig import amqp, jobs, logs
+from hurtig.handler import Handler, JobContext, load_handler
 from hurtig.worker_metrics import WorkerMetrics
+from hurtig.worker_settings import Settings
 
 log = logging.getLogger("hurtig.worker")
-
-Handler = Callable[[Any, "JobContext"], Any]
-
-
-@dataclass(frozen=True)
-class JobContext:
-    """What a handler knows about the job besides its payload (delivery is at-least-once:
-    use job_id or idempotency_key to make side effects idempotent)."""
-
-    job_id: str
-    function: str
-    attempt: int
-    submitted_at: str
-    idempotency_key: str | None
-
-
-@dataclass(frozen=True)
-class Settings:
-    amqp_urls: list[str]
-    function: str
-    queue: str
-    handler: str
-    prefetch: int = 1
-    max_retries: int = 3
-    timeout: float = 60.0
-    retry_exchange: str = "hurtig.retry"
-    dead_exchange: str = "hurtig.dead"
-    stop_grace: float = 30.0
-    health_file: str = "/tmp/hurtig-worker.health"
-    backoff_max: float = 30.0
-    amqp_password_file: str | None = None
-    amqp_tls: amqp.Tls | None = None
-    metrics_dir: str | None = None
-    metrics_name: str = "worker"
-    extra: dict[str, str] = field(default_factory=dict)
-
-    @classmethod
-    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
-        env = dict(os.environ if env is None else env)
-        urls = amqp.urls_from_env(env)
-        missing = [k for k in ("HURTIG_FUNCTION", "HURTIG_QUEUE", "HURTIG_HANDLER") if not env.get(k)]
-        if not urls or missing:
-            raise SystemExit(f"hurtig-worker: set {', '.join(missing or ['HURTIG_AMQP_URL'])}")
-        return cls(
-            amqp_urls=urls,
-            amqp_password_file=env.get("HURTIG_AMQP_PASSWORD_FILE") or None,
-            amqp_tls=amqp.tls_from_env(env, urls, "hurtig-worker"),
-            function=env["HURTIG_FUNCTION"],
-            queue=env["HURTIG_QUEUE"],
-            handler=env["HURTIG_HANDLER"],
-            prefetch=int(env.get("HURTIG_PREFETCH", "1")),
-            max_retries=int(env.get("HURTIG_MAX_RETRIES", "3")),
-            timeout=float(env.get("HURTIG_TIMEOUT", "60")),
-            retry_exchange=env.get("HURTIG_RETRY_EXCHANGE", "hurtig.retry"),
-            dead_exchange=env.get("HURTIG_DEAD_EXCHANGE", "hurtig.dead"),
-            stop_grace=float(env.get("HURTIG_STOP_GRACE", "30")),
-            health_file=env.get("HURTIG_HEALTH_FILE", "/tmp/hurtig-worker.health"),
-            metrics_dir=env.get("HURTIG_METRICS_DIR") or None,
-            metrics_name=env.get("HURTIG_METRICS_NAME") or env.get("HOSTNAME") or "worker",
-        )
-
-
-def load_handler(spec: str) -> Handler:
-    module_name, _, attr = spec.partition(":")
-    if not module_name or not attr:
-        raise SystemExit(f"hurtig-worker: handler must be 'module:function', got {spec!r}")
-    handler = getattr(importlib.import_module(module_name), attr)
-    if not callable(handler):
-        raise SystemExit(f"hurtig-worker: {spec} is not callable")
-    return handler
 
 
 @dataclass

@@ -1,0 +1,37 @@
+"""hurtig.jobs: the ids, timestamps and depth check the API gives every job."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from hurtig import jobs
+
+
+def test_an_idempotency_key_gives_the_same_id_per_client_and_function() -> None:
+    first = jobs.new_id("shop", "resize", "order-42")
+    assert first == jobs.new_id("shop", "resize", "order-42")
+    assert len({first, jobs.new_id("bank", "resize", "order-42"), jobs.new_id("shop", "record", "order-42")}) == 3
+    assert uuid.UUID(first).version == 5
+
+
+def test_without_a_key_every_id_is_a_new_random_uuid() -> None:
+    ids = [jobs.new_id("shop", "resize", None) for _ in range(600)]  # more than one pool of 256
+    assert len(set(ids)) == 600
+    assert all(uuid.UUID(i).version == 4 and str(uuid.UUID(i)) == i for i in ids)
+
+
+def test_the_timestamp_is_iso_8601_in_utc_with_microseconds() -> None:
+    stamp = jobs.timestamp()
+    parsed = datetime.fromisoformat(stamp)
+    assert stamp.endswith("+00:00") and len(stamp) == len("2026-11-29T05:00:00.000001+00:00")
+    assert abs(parsed.timestamp() - datetime.now().timestamp()) < 5
+
+
+def test_depth_counts_nested_arrays_and_objects() -> None:
+    assert jobs.depth(1) == 0
+    assert jobs.depth({"a": [1, {"b": []}]}) == 4
+    deep: list = []
+    for _ in range(5000):
+        deep = [deep]
+    assert jobs.depth(deep) == 5001  # no recursion limit
