@@ -40,6 +40,15 @@ def test_sshd_effective_config_is_hardened(host):
     assert host.service("ssh").is_running
 
 
+def test_a_client_template_extends_sshd(host):
+    # common_sshd_template names templates/example-client/sshd-banner.conf.j2, which
+    # includes the role's drop-in unchanged and adds a banner: both are in effect
+    cfg = host.check_output("sshd -T -C user=root,host=localhost,addr=127.0.0.1")
+    assert "banner /etc/issue.net" in cfg.splitlines()
+    assert "passwordauthentication no" in cfg.splitlines()
+    assert "Banner /etc/issue.net" in host.file("/etc/ssh/sshd_config.d/00-hurtig.conf").content_string
+
+
 def test_admin_user_has_key_sudo_and_ssh_group(host):
     user = host.user("opsadmin")
     assert "ssh-users" in user.groups

@@ -150,6 +150,15 @@ def test_config_is_production_sized(host):
     assert int(beam) == min(65536, pid1_hard)
 
 
+def test_a_client_template_extends_rabbitmq_conf(host):
+    # rabbitmq_conf_template names templates/example-client/rabbitmq-stats.conf.j2: the
+    # role's rabbitmq.conf included unchanged, plus a setting the running broker took
+    conf = host.file("/etc/rabbitmq/rabbitmq.conf").content_string
+    assert "collect_statistics_interval = 10000" in conf and "listeners.tcp = none" in conf
+    env = host.check_output("rabbitmqctl -q eval 'application:get_env(rabbit, collect_statistics_interval).'")
+    assert env == "{ok,10000}"
+
+
 def test_prometheus_metrics(host):
     addr = host.check_output("hostname -I").split()[0]
     out = host.check_output(
