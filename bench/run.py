@@ -11,7 +11,7 @@ thousands of clients. Each case records the CPU time each group of processes spe
     python bench/run.py [--idle-s 60] [--skip-site]
 
 The stack must be up (python bench/stack.py up; `make bench` does it, timing the first
-converge, and tears it down). Results: see the README, section "Benchmarks".
+converge, and tears it down). Results: docs/benchmarks.md (python bench/report.py).
 """
 
 from __future__ import annotations
@@ -187,8 +187,8 @@ def main() -> int:
     if args.http_only:
         Path(args.out).write_text(json.dumps(r, indent=2) + "\n")
         return 0
-    # 50 % of the highest rate the whole stack sustains here: what it accepts with the workers
-    # running on the same two cores, or what the workers process, whichever is lower
+    # 50 % of the highest rate the whole stack carries here: what the record workers process
+    # while the job path loads the same two cores (at most what it accepts meanwhile).
     # The load client (Python, TLS) runs on the same two cores too; a sweep shows where the
     # hand-off stops being cheap: a fixed trickle, then 10, 25 and 50 % of that rate.
     top = min(r["ingress_jobs_with_workers_rps"], r["record_processed_rps"])
