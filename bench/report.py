@@ -33,6 +33,8 @@ ROWS = [
     ("api_cpu_us_per_healthz", "API CPU per /healthz through nginx", "µs"),
     ("api_cpu_us_per_job", "API CPU per job (auth, validate, publish, confirm)", "µs"),
     ("api_job_vs_healthz_cpu", "API CPU per job / per healthz", ""),
+    ("api_cpu_us_per_healthz_at_job_rate", "API CPU per /healthz, sent at the jobs' rate", "µs"),
+    ("api_job_vs_healthz_cpu_at_job_rate", "API CPU per job / per healthz at the same rate", ""),
     ("broker_cpu_us_per_job", "brokers' CPU per job (3 quorum members)", "µs"),
     ("broker_raw_cpu_us_per_message", "brokers' CPU per message of a raw publisher, no API (same run)", "µs"),
     ("broker_vs_raw_cpu", "brokers' CPU per job / per raw message", ""),

@@ -28,7 +28,8 @@ from pathlib import Path
 
 import autoscale
 import stack
-from http_cases import WRK_CONNECTIONS, WRK_SECONDS, WRK_THREADS, drained, http_figures
+from http_cases import drained, http_figures
+from loadgen import WRK_CONNECTIONS, WRK_SECONDS, WRK_THREADS
 
 TARGETS = {
     "ingress_ratio": (">=", 0.15),

@@ -50,7 +50,7 @@ def test_runs_combine_to_medians_with_ranges():
 
 
 def test_h2load_output_read():
-    import http_cases  # noqa: PLC0415
+    import loadgen  # noqa: PLC0415
 
     out = """finished in 25.35s, 6327.10 req/s, 2.01MB/s
 requests: 126542 total, 126600 started, 126542 done, 126530 succeeded, 12 failed, 3 errored, 2 timeout
@@ -60,7 +60,7 @@ traffic: 40.19MB (42138486) total, 33.58MB (35207036) headers (space savings 0.0
 time for request:   253us       2.00s    660.15ms    168.70ms    75.85%
 time for connect:        0us         0us         0us         0us     0.00%
 """
-    n = http_cases.h2load_counts(out)
+    n = loadgen.h2load_counts(out)
     assert (n["total"], n["succeeded"], n["failed"], n["errored"], n["timeout"]) == (126542, 126530, 12, 3, 2)
     assert (n["2xx"], n["5xx"]) == (126530, 7)
     assert (n["min_ms"], n["max_ms"], n["mean_ms"]) == (0.253, 2000.0, 660.15)
