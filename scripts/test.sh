@@ -28,6 +28,15 @@ record() { # kind name rc seconds [log file, default <kind>-<name>.log]
   else failed=$((failed + 1)) failed_logs+=("$log"); echo "[test] $1 $2: FAILED ($4 s, log: $log)"; fi
 }
 
+# The machine's CPU counters (busy idle, in ticks), and the share busy since a reading:
+# where the time of a phase goes, and whether another lane would find a free core.
+cpu_ticks() { awk '/^cpu / {print $2+$3+$4+$7+$8+$9, $5+$6}' /proc/stat; }
+cpu_busy_since() { # "busy idle" of an earlier cpu_ticks
+  local b0 i0 b1 i1
+  read -r b0 i0 <<< "$1"; read -r b1 i1 <<< "$(cpu_ticks)"
+  echo "$(( 100 * (b1 - b0) / (b1 - b0 + i1 - i0 + 1) )) %"
+}
+
 # On a failure CI shows only stdout: print what failed, not just the destroy step's tail.
 failure_excerpt() { # log
   echo "----- excerpt of $1 -----"
@@ -86,7 +95,7 @@ report() { # name output
 run_scenario() { report "$1" "$(scenario "$1")"; } # in this lane, recorded at once
 
 rm -f .cache/faults-ci.json
-lane_t0=$SECONDS
+lane_t0=$SECONDS lane_cpu=$(cpu_ticks)
 if [ ${#background[@]} -gt 0 ]; then
   echo "[test] background lane: ${background[*]} (beside lint, unit and ${foreground[*]:-nothing})"
   (for s in "${background[@]}"; do scenario "$s" > "$logdir/lane-$s.out"; done) &
@@ -126,9 +135,13 @@ for s in "${foreground[@]}"; do run_scenario "$s"; done
 if [ ${#background[@]} -gt 0 ]; then
   wait "$lane_pid"
   for s in "${background[@]}"; do report "$s" "$(cat "$logdir/lane-$s.out" 2>/dev/null)"; done
-  echo "[test] the two lanes took $((SECONDS - lane_t0)) s"
+  echo "[test] the two lanes took $((SECONDS - lane_t0)) s (CPU busy $(cpu_busy_since "$lane_cpu"))"
 fi
-for s in "${solo[@]}"; do run_scenario "$s"; done
+for s in "${solo[@]}"; do
+  solo_cpu=$(cpu_ticks)
+  run_scenario "$s"
+  echo "[test] (CPU busy during $s: $(cpu_busy_since "$solo_cpu"))"
+done
 
 # What failed, once more just above the total (where a viewer that shows only the tail finds it)
 if [ "$failed" -gt 0 ]; then
