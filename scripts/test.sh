@@ -10,7 +10,10 @@
 # and run beside lint, the unit tests and the other scenarios; SOLO scenarios (default: the
 # staging stack and the worker node, whose tests time bursts, autoscaling and faults) run
 # only after the background lane has finished, with the machine to themselves.
-#   BACKGROUND="" scripts/test.sh              everything one after the other
+# SPLIT scenarios (default: both solo ones) are cut where verify starts: the steps before it
+# (create, converge, idempotence: Ansible runs that time nothing) run in a third lane beside
+# the two others, so only their tests and destroy wait for the machine to be theirs.
+#   BACKGROUND="" SPLIT="" scripts/test.sh     everything one after the other
 set -uo pipefail
 # No arguments: --help (or --list) prints the comment above; anything else is refused.
 case ${1:-} in
@@ -66,24 +69,65 @@ short_excerpt() { # log
 # Molecule scenarios: which ones, and in which lane.
 scenarios=${SCENARIOS:-$(for f in molecule/*/molecule.yml; do basename "$(dirname "$f")"; done)}
 in_list() { [[ " $2 " == *" $1 "* ]]; }
-background=() foreground=() solo=()
+background=() foreground=() solo=() split=()
 for s in $scenarios; do
   if in_list "$s" "${BACKGROUND-rabbitmq-cluster monitoring}"; then background+=("$s")
-  elif in_list "$s" "${SOLO-default worker}"; then solo+=("$s")
+  elif in_list "$s" "${SOLO-default worker}"; then
+    solo+=("$s")
+    in_list "$s" "${SPLIT-default worker}" && split+=("$s")
   else foreground+=("$s"); fi
 done
 
+# A scenario's test sequence as Molecule reads it (molecule matrix), one step per line
+test_sequence() { # name
+  NO_COLOR=1 molecule matrix -s "$1" test 2>/dev/null | sed -n 's/^[^a-z]*─ \([a-z_-]*\) .*/\1/p'
+}
+steps() { # name log step...: one Molecule command per step, until the first that fails
+  local name=$1 log=$2 step; shift 2
+  for step in "$@"; do
+    NO_COLOR=1 ANSIBLE_NOCOLOR=1 PY_COLORS=0 molecule "$step" -s "$name" >> "$log" 2>&1 || return 1
+  done
+}
+# Where a split scenario's sequence is cut: "pre" is every step before verify, "post" the rest
+# (it ends with destroy, which runs even after a failure). Nothing to cut: no output.
+split_sequence() { # name pre|post
+  local seq
+  mapfile -t seq < <(test_sequence "$1")
+  local i n=${#seq[@]}
+  for ((i = 0; i < n; i++)); do [ "${seq[i]}" = verify ] && break; done
+  [ "$i" -lt "$n" ] && [ "${seq[n - 1]}" = destroy ] || return 0
+  if [ "$2" = pre ]; then printf '%s\n' "${seq[@]:0:i}"; else printf '%s\n' "${seq[@]:i}"; fi
+}
+# The steps before verify of a split scenario, in a lane: "rc seconds" into pre-<name>.out
+scenario_pre() { # name
+  local t0=$SECONDS rc=0 pre
+  mapfile -t pre < <(split_sequence "$1" pre)
+  : > "$logdir/molecule-$1.log"
+  [ ${#pre[@]} -gt 0 ] && { steps "$1" "$logdir/molecule-$1.log" "${pre[@]}" || rc=$?; }
+  echo "$rc $((SECONDS - t0))" > "$logdir/pre-$1.out"
+}
+
 # One scenario: its log, its summary lines, an excerpt on failure; prints "rc seconds" last.
+# A split scenario whose first part ran: its remaining steps (only destroy if that part
+# failed), the seconds of both parts together.
 scenario() { # name
-  local t0=$SECONDS rc
-  NO_COLOR=1 ANSIBLE_NOCOLOR=1 PY_COLORS=0 molecule test -s "$1" > "$logdir/molecule-$1.log" 2>&1
-  rc=$?
+  local t0=$SECONDS rc pre_rc pre_secs=0 post
+  if [ -f "$logdir/pre-$1.out" ] && mapfile -t post < <(split_sequence "$1" post) && [ ${#post[@]} -gt 0 ]; then
+    read -r pre_rc pre_secs < "$logdir/pre-$1.out"
+    rc=$pre_rc
+    if [ "$pre_rc" -eq 0 ]; then steps "$1" "$logdir/molecule-$1.log" "${post[@]:0:${#post[@]}-1}" || rc=1; fi
+    steps "$1" "$logdir/molecule-$1.log" destroy || rc=1
+    echo "(its steps before verify took $pre_secs s in the third lane)"
+  else
+    NO_COLOR=1 ANSIBLE_NOCOLOR=1 PY_COLORS=0 molecule test -s "$1" > "$logdir/molecule-$1.log" 2>&1
+    rc=$?
+  fi
   grep -E '^=+ .*(passed|failed).* =+$|not idempotent' "$logdir/molecule-$1.log" | tail -n 3
   [ $rc -ne 0 ] && failure_excerpt "$logdir/molecule-$1.log"
   if [ "$1" = default ] && [ -f .cache/faults-ci.json ]; then
     python bench/chaos.py --summary .cache/faults-ci.json
   fi
-  echo "$rc $((SECONDS - t0))"
+  echo "$rc $((SECONDS - t0 + pre_secs))"
 }
 # Print a scenario's output and record it from its last line ("rc seconds"; none: failed).
 report() { # name output
@@ -94,12 +138,17 @@ report() { # name output
 }
 run_scenario() { report "$1" "$(scenario "$1")"; } # in this lane, recorded at once
 
-rm -f .cache/faults-ci.json
+rm -f .cache/faults-ci.json "$logdir"/pre-*.out
 lane_t0=$SECONDS lane_cpu=$(cpu_ticks)
 if [ ${#background[@]} -gt 0 ]; then
   echo "[test] background lane: ${background[*]} (beside lint, unit and ${foreground[*]:-nothing})"
   (for s in "${background[@]}"; do scenario "$s" > "$logdir/lane-$s.out"; done) &
   lane_pid=$!
+fi
+if [ ${#split[@]} -gt 0 ]; then
+  echo "[test] third lane: the steps before verify of ${split[*]}"
+  (for s in "${split[@]}"; do scenario_pre "$s"; done) &
+  split_pid=$!
 fi
 
 # Lint: one item per step.
@@ -135,7 +184,10 @@ for s in "${foreground[@]}"; do run_scenario "$s"; done
 if [ ${#background[@]} -gt 0 ]; then
   wait "$lane_pid"
   for s in "${background[@]}"; do report "$s" "$(cat "$logdir/lane-$s.out" 2>/dev/null)"; done
-  echo "[test] the two lanes took $((SECONDS - lane_t0)) s (CPU busy $(cpu_busy_since "$lane_cpu"))"
+fi
+[ ${#split[@]} -gt 0 ] && wait "$split_pid"
+if [ ${#background[@]} -gt 0 ] || [ ${#split[@]} -gt 0 ]; then
+  echo "[test] the lanes took $((SECONDS - lane_t0)) s (CPU busy $(cpu_busy_since "$lane_cpu"))"
 fi
 for s in "${solo[@]}"; do
   solo_cpu=$(cpu_ticks)
