@@ -4,6 +4,7 @@
 #   make test                  everything CI runs: lint, unit tests, every Molecule scenario
 #   make lint                  yamllint, ansible-lint (production), syntax-check, ruff
 #   make test-scenario S=name  one Molecule scenario (molecule test -s name)
+#   make dist                  the collection hurtig.platform as a tarball -> dist/ (galaxy.yml)
 #   make bench                 benchmarks of the full stack -> bench/results.json (docs/benchmarks.md)
 #   make chaos [N=10000]       fault tests under load, fails on any lost job -> bench/faults.json
 SHELL := /bin/bash
@@ -20,7 +21,7 @@ SCENARIOS = $(sort $(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/mo
 
 DASHBOARD = roles/monitoring/dashboard
 
-.PHONY: help setup venv docker images dashboard test lint unit test-scenario bench chaos clean
+.PHONY: help setup venv docker images dashboard test lint unit test-scenario dist bench chaos clean
 
 help:
 	@sed -n 's/^#   //p' $(MAKEFILE_LIST)
@@ -56,6 +57,10 @@ test-scenario: venv
 test: venv ## lint steps, unit test modules, every Molecule scenario; ends "N passed, N failed"
 	@scripts/test.sh
 
+# The dashboard is built output (not in git) that the monitoring role ships: built first.
+dist: venv dashboard
+	ansible-galaxy collection build --force --output-path dist
+
 bench: venv images
 	@scripts/bench.sh bench
 
@@ -63,4 +68,4 @@ chaos: venv images
 	@scripts/bench.sh chaos
 
 clean:
-	rm -rf $(VENV) .cache $(DASHBOARD)/node_modules roles/monitoring/files/dashboard
+	rm -rf $(VENV) .cache dist $(DASHBOARD)/node_modules roles/monitoring/files/dashboard

@@ -91,7 +91,7 @@ def auth(client: str = "example-all") -> dict[str, str]:
 
 def function(name: str) -> dict[str, Any]:
     """A function of staging's list, with the contract's defaults (the hurtig_functions filter)."""
-    path = ROOT / "roles" / "hurtig" / "filter_plugins" / "hurtig_functions.py"
+    path = ROOT / "plugins" / "filter" / "hurtig_functions.py"
     spec = importlib.util.spec_from_file_location("hurtig_functions", path)
     assert spec and spec.loader
     plugin = importlib.util.module_from_spec(spec)

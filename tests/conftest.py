@@ -30,9 +30,9 @@ ROOT = Path(__file__).resolve().parent.parent
 JOBS, RETRY, DEAD = "hurtig.jobs", "hurtig.retry", "hurtig.dead"
 
 
-def role_plugin(role: str, kind: str, name: str) -> ModuleType:
-    """Import a role's plugin file (kind: filter_plugins, test_plugins) for a unit test."""
-    spec = importlib.util.spec_from_file_location(name, ROOT / "roles" / role / kind / f"{name}.py")
+def load_plugin(kind: str, name: str) -> ModuleType:
+    """Import a plugin file of the collection (kind: filter, test) for a unit test."""
+    spec = importlib.util.spec_from_file_location(name, ROOT / "plugins" / kind / f"{name}.py")
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -91,7 +91,7 @@ class Broker:
     ) -> str:
         """The topology the rabbitmq role declares for one function (its filter
         rabbitmq_topology, not a copy), its bounds policy included; returns its queue."""
-        topology = role_plugin("rabbitmq", "filter_plugins", "rabbitmq_topology").rabbitmq_topology
+        topology = load_plugin("filter", "rabbitmq_topology").rabbitmq_topology
         fn = {"name": name, "queue": f"jobs.{name}", "queue_type": "quorum", "delivery_limit": delivery_limit,
               "retry_delay_ms": retry_delay_ms, "max_ready": max_ready, "max_ready_bytes": 1 << 28}  # fmt: skip
         doc = topology([fn], JOBS, RETRY, DEAD)

@@ -7,11 +7,11 @@ import json
 
 import pytest
 from ansible.errors import AnsibleFilterError
-from conftest import role_plugin
+from conftest import load_plugin
 
 from hurtig import auth
 
-plugin = role_plugin("hurtig", "filter_plugins", "hurtig_api_keys")
+plugin = load_plugin("filter", "hurtig_api_keys")
 FUNCTIONS = [{"name": "record"}, {"name": "resize"}]
 A, B = "a" * 64, "b" * 64
 

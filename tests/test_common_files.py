@@ -10,9 +10,9 @@ import subprocess
 from pathlib import Path
 
 import yaml
-from conftest import ROOT, role_plugin
+from conftest import ROOT, load_plugin
 
-plugin = role_plugin("common", "test_plugins", "common_files")
+plugin = load_plugin("test", "common_files")
 COMMON_VARS = yaml.safe_load((ROOT / "roles" / "common" / "vars" / "main.yml").read_text())
 current = plugin.common_current
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 from ansible.errors import AnsibleFilterError
-from conftest import role_plugin
+from conftest import load_plugin
 
-plugin = role_plugin("common", "filter_plugins", "common_firewall")
+plugin = load_plugin("filter", "common_firewall")
 rules = plugin.common_nft_rules
 
 GROUPS = {"api": ["a1", "a2"], "workers": ["w1"], "ingress": ["i1"], "monitoring": []}

@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 import yaml
 from ansible.errors import AnsibleFilterError
-from conftest import role_plugin
+from conftest import load_plugin
 
 ROOT = Path(__file__).resolve().parent.parent
-plugin = role_plugin("hurtig", "filter_plugins", "hurtig_functions")
+plugin = load_plugin("filter", "hurtig_functions")
 check = plugin.hurtig_functions
 
 

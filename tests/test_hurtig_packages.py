@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import subprocess
 
-from conftest import role_plugin
+from conftest import load_plugin
 
-installed = role_plugin("hurtig", "test_plugins", "hurtig_packages").hurtig_installed
+installed = load_plugin("test", "hurtig_packages").hurtig_installed
 FORMAT = "-f=${db:Status-Abbrev} ${Package}\\n"
 
 

@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import re
 
-from conftest import DEAD, JOBS, RETRY, role_plugin
+from conftest import DEAD, JOBS, RETRY, load_plugin
 
-monitoring = role_plugin("monitoring", "filter_plugins", "monitoring")
-net = role_plugin("hurtig", "filter_plugins", "hurtig_net")
-topology = role_plugin("rabbitmq", "filter_plugins", "rabbitmq_topology")
-functions = role_plugin("hurtig", "filter_plugins", "hurtig_functions")
+monitoring = load_plugin("filter", "monitoring")
+net = load_plugin("filter", "hurtig_net")
+topology = load_plugin("filter", "rabbitmq_topology")
+functions = load_plugin("filter", "hurtig_functions")
 
 FUNCTIONS = functions.hurtig_functions(
     [

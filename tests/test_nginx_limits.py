@@ -10,9 +10,9 @@ import re
 
 import pytest
 from ansible.errors import AnsibleFilterError
-from conftest import role_plugin
+from conftest import load_plugin
 
-plugin = role_plugin("nginx", "filter_plugins", "nginx_limits")
+plugin = load_plugin("filter", "nginx_limits")
 
 
 def key(addr: str, bits: int = 64) -> str:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import role_plugin
+from conftest import load_plugin
 
-plan = role_plugin("rabbitmq", "filter_plugins", "rabbitmq_cluster").rabbitmq_join_plan
-nodenames = role_plugin("rabbitmq", "filter_plugins", "rabbitmq_cluster").rabbitmq_nodenames
+plan = load_plugin("filter", "rabbitmq_cluster").rabbitmq_join_plan
+nodenames = load_plugin("filter", "rabbitmq_cluster").rabbitmq_nodenames
 
 ME, B, C = "rabbit@mq-1", "rabbit@mq-2", "rabbit@mq-3"
 

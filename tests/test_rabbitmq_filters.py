@@ -9,10 +9,10 @@ import uuid
 
 import pika
 import pytest
-from conftest import DEAD, JOBS, RETRY, role_plugin
+from conftest import DEAD, JOBS, RETRY, load_plugin
 
-users = role_plugin("rabbitmq", "filter_plugins", "rabbitmq_users")
-topology = role_plugin("rabbitmq", "filter_plugins", "rabbitmq_topology")
+users = load_plugin("filter", "rabbitmq_users")
+topology = load_plugin("filter", "rabbitmq_topology")
 
 
 def export(broker) -> dict:
@@ -99,7 +99,7 @@ def test_the_topology_imports_routes_jobs_and_compares(broker, function_name):
     ]
 
 
-broker_users = role_plugin("hurtig", "filter_plugins", "hurtig_broker_users")
+broker_users = load_plugin("filter", "hurtig_broker_users")
 
 
 def test_function_users_are_confined_to_their_own_queues_and_routes(broker):

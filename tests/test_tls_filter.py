@@ -1,4 +1,4 @@
-"""The filter that lets a node's certificate stay (roles/hurtig/filter_plugins/hurtig_tls.py):
+"""The filter that lets a node's certificate stay (plugins/filter/hurtig_tls.py):
 True only when every property the role asks for holds."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "roles" / "hurtig" / "filter_plugins"))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "plugins" / "filter"))
 
 from hurtig_tls import hurtig_tls_cert_current
 

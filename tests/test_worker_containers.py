@@ -7,12 +7,12 @@ import json
 
 import pytest
 from ansible.errors import AnsibleFilterError
-from conftest import role_plugin
+from conftest import load_plugin
 
 from hurtig.autoscale import share
 
-plugin = role_plugin("worker", "filter_plugins", "worker_containers")
-check = role_plugin("hurtig", "filter_plugins", "hurtig_functions").hurtig_functions
+plugin = load_plugin("filter", "worker_containers")
+check = load_plugin("filter", "hurtig_functions").hurtig_functions
 GROUPS = {"workers": ["w1", "w2", "w3"]}
 
 

@@ -55,7 +55,7 @@ def tls_options(files: Path | None, server_hostname: str, client_cert: bool = Tr
 
 def broker_password(secret: str, user: str) -> str:
     """A function's broker user password, derived from the secret as the roles derive it."""
-    path = ROOT / "roles" / "hurtig" / "filter_plugins" / "hurtig_broker_users.py"
+    path = ROOT / "plugins" / "filter" / "hurtig_broker_users.py"
     spec = importlib.util.spec_from_file_location("hurtig_broker_users", path)
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)

@@ -18,7 +18,7 @@ import yaml
 from ansible.errors import AnsibleFilterError
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
-SPEC = Path(__file__).resolve().parent.parent / "meta" / "functions_spec.yml"
+SPEC = Path(__file__).resolve().parents[2] / "roles" / "hurtig" / "meta" / "functions_spec.yml"
 
 
 @lru_cache(maxsize=1)
