@@ -35,3 +35,16 @@ def test_depth_counts_nested_arrays_and_objects() -> None:
     for _ in range(5000):
         deep = [deep]
     assert jobs.depth(deep) == 5001  # no recursion limit
+
+
+def test_a_retry_keeps_the_headers_and_counts_the_attempt() -> None:
+    headers = jobs.retry_headers({"x-trace": "t1", jobs.ATTEMPT: 1}, 2, ValueError("x" * 2000))
+    assert headers["x-trace"] == "t1" and headers[jobs.ATTEMPT] == 2
+    assert headers[jobs.ERROR].startswith("ValueError: xxx") and len(headers[jobs.ERROR]) == 1000
+
+
+def test_a_dead_letter_says_why_what_and_when() -> None:
+    headers = jobs.dead_headers(None, "max_retries", TimeoutError("too slow"))
+    assert headers[jobs.DEAD_REASON] == "max_retries"
+    assert (headers[jobs.ERROR], headers[jobs.ERROR_TYPE]) == ("TimeoutError: too slow", "TimeoutError")
+    assert datetime.fromisoformat(headers[jobs.FAILED_AT]).tzinfo is not None

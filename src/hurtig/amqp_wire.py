@@ -17,8 +17,8 @@ a few `struct` calls:
   heartbeats (sent when the connection is quiet, the connection dropped after two missed).
 
 Everything else (the handshake, channel and connection close, a return's frames) goes
-through pamqp's marshalling: rare frames, the library's code. One class for one protocol:
-the file is longer than most here for that reason.
+through pamqp's marshalling: rare frames, the library's code. The frames' bytes are in
+hurtig.amqp_frames.
 """
 
 from __future__ import annotations
@@ -27,7 +27,6 @@ import asyncio
 import collections
 import contextlib
 import logging
-import struct
 import time
 from typing import Any
 
@@ -37,46 +36,25 @@ from pamqp import header as pheader
 from pamqp import heartbeat as pheartbeat
 
 from hurtig.amqp import Target
+from hurtig.amqp_frames import (
+    ACK,
+    ACK_HEAD,
+    ACK_METHOD,
+    CHANNEL,
+    CONTENT,
+    FLAGS,
+    FRAME_END,
+    HEAD,
+    JSON_TYPE,
+    STAMP,
+    Unavailable,
+    frame,
+    publish_frame,
+    shortstr,
+)
 
 log = logging.getLogger("hurtig.publisher")
-
-CHANNEL = 1
-FRAME_END = b"\xce"
-HEAD = struct.Struct(">BHI")  # frame type, channel, payload size
-ACK = struct.Struct(">QB")  # delivery tag, bits (multiple; requeue for a nack)
-ACK_HEAD = b"\x01" + CHANNEL.to_bytes(2, "big") + (13).to_bytes(4, "big") + b"\x00\x3c"
-ACK_METHOD, NACK_METHOD = b"\x00\x50", b"\x00\x78"
-# content header: class 60, weight 0, body size, flags (content-type, delivery-mode, message-id, timestamp)
-CONTENT = struct.Struct(">HHQH")
-FLAGS = (1 << 15) | (1 << 12) | (1 << 7) | (1 << 6)
-JSON_TYPE = b"\x10application/json\x02"  # shortstr content-type, then delivery mode 2 (persistent)
-STAMP = struct.Struct(">Q")
-TICK_S = 0.2
-
-
-class Unavailable(Exception):
-    """The job could not be confirmed by the broker: answer 503, never 202."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
-def shortstr(value: str) -> bytes:
-    data = value.encode()
-    if len(data) > 255:
-        raise ValueError("an AMQP short string holds at most 255 bytes")
-    return bytes((len(data),)) + data
-
-
-def frame(kind: int, payload: bytes) -> bytes:
-    return HEAD.pack(kind, CHANNEL, len(payload)) + payload + FRAME_END
-
-
-def publish_frame(exchange: str, routing_key: str) -> bytes:
-    """Basic.Publish to the exchange with the routing key, mandatory: the same bytes for
-    every job of a function."""
-    return frame(1, b"\x00\x3c\x00\x28\x00\x00" + shortstr(exchange) + shortstr(routing_key) + b"\x01")
+TICK_S = 0.2  # the ticker: confirm deadlines fail and heartbeats go out
 
 
 class Connection(asyncio.Protocol):

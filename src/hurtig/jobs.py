@@ -86,6 +86,27 @@ def parse(body: bytes, attempt: int = 0) -> Job:
     )
 
 
+def short_error(exc: BaseException) -> str:
+    """An exception as a header or log field: its type and message, at most 1,000 characters."""
+    return f"{type(exc).__name__}: {exc}"[:1000]
+
+
+def retry_headers(headers: dict[str, Any] | None, attempt: int, exc: BaseException) -> dict[str, Any]:
+    """A failed job's headers for its next attempt (through the retry exchange)."""
+    return {**(headers or {}), ATTEMPT: attempt, ERROR: short_error(exc)}
+
+
+def dead_headers(headers: dict[str, Any] | None, reason: str, exc: BaseException) -> dict[str, Any]:
+    """A job's headers in the dead-letter queue: why, the error and its type, and when."""
+    return {
+        **(headers or {}),
+        DEAD_REASON: reason,
+        ERROR: short_error(exc),
+        ERROR_TYPE: type(exc).__name__,
+        FAILED_AT: datetime.now(UTC).isoformat(),
+    }
+
+
 def new_id(client: str, function: str, idempotency_key: str | None) -> str:
     """A job's id: derived from the Idempotency-Key when the client sent one (the same key
     from the same client for the same function always gives the same id, and two clients

@@ -27,7 +27,6 @@ import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +38,7 @@ from pika.spec import Basic, BasicProperties
 from hurtig import amqp, jobs, logs
 from hurtig.handler import Handler, JobContext, load_handler
 from hurtig.worker_metrics import WorkerMetrics
-from hurtig.worker_settings import Settings
+from hurtig.worker_settings import Settings, healthy
 
 log = logging.getLogger("hurtig.worker")
 
@@ -229,9 +228,7 @@ class Worker:
             self.metrics.count("dead_lettered")
             self._log_outcome(item, "dead", exc)
         elif item.job.attempt < self.s.max_retries:
-            headers = dict(item.props.headers or {})
-            headers[jobs.ATTEMPT] = item.job.attempt + 1
-            headers[jobs.ERROR] = _short(exc)
+            headers = jobs.retry_headers(item.props.headers, item.job.attempt + 1, exc)
             self._publish(self.s.retry_exchange, item.props, item.body, headers)
             self._ack(item.tag)
             self.metrics.count("retried")
@@ -242,16 +239,7 @@ class Worker:
             self._log_outcome(item, "dead", exc)
 
     def _dead_letter(self, tag: int, props: BasicProperties, body: bytes, reason: str, exc: BaseException) -> None:
-        headers = dict(props.headers or {})
-        headers.update(
-            {
-                jobs.DEAD_REASON: reason,
-                jobs.ERROR: _short(exc),
-                jobs.ERROR_TYPE: type(exc).__name__,
-                jobs.FAILED_AT: datetime.now(UTC).isoformat(),
-            }
-        )
-        self._publish(self.s.dead_exchange, props, body, headers)
+        self._publish(self.s.dead_exchange, props, body, jobs.dead_headers(props.headers, reason, exc))
         self._ack(tag)
 
     def _publish(self, exchange: str, props: BasicProperties, body: bytes, headers: dict[str, Any]) -> None:
@@ -285,19 +273,8 @@ class Worker:
             "outcome": outcome,
         }
         if exc is not None:
-            extra["error"] = _short(exc)
+            extra["error"] = jobs.short_error(exc)
         log.log(logging.INFO if outcome == "ok" else logging.WARNING, "job " + outcome, extra=extra)
-
-
-def _short(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}"[:1000]
-
-
-def healthy(path: str, max_age: float = 30.0) -> bool:
-    try:
-        return time.time() - Path(path).stat().st_mtime < max_age
-    except OSError:
-        return False
 
 
 def main(argv: list[str] | None = None) -> int:

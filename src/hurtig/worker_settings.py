@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from hurtig import amqp
 
@@ -52,3 +54,11 @@ class Settings:
             metrics_dir=env.get("HURTIG_METRICS_DIR") or None,
             metrics_name=env.get("HURTIG_METRICS_NAME") or env.get("HOSTNAME") or "worker",
         )
+
+
+def healthy(path: str, max_age: float = 30.0) -> bool:
+    """Whether the worker loop touched its health file within max_age seconds."""
+    try:
+        return time.time() - Path(path).stat().st_mtime < max_age
+    except OSError:
+        return False
