@@ -24,7 +24,7 @@ import autoscale
 import stack
 
 JOB = {"ms": 500}
-Cut = Callable[[float, Callable[[], None]], None]  # chaos.cut_network
+Cut = Callable[[float, Callable[[], None]], None]  # faults.cut_network
 
 
 def running() -> int:
