@@ -5,6 +5,12 @@
 #   images/build.sh tag FLAVOUR          print the image reference of FLAVOUR
 #   images/build.sh save FLAVOUR FILE    build if needed, then save it gzipped (for nodes)
 #   images/build.sh list                 print every flavour
+#   images/build.sh client-tag FLAVOUR PKG...        the reference of a client's image
+#   images/build.sh client-save FLAVOUR FILE PKG...  build it if needed and save it
+#
+# A client's image is one layer FROM the runtime flavour: the client's own Python packages
+# (PKG: a directory with a pyproject.toml, or a .whl file) pip-installed into the runtime's
+# environment (images/client/Dockerfile); its tag hashes the runtime's tag and the packages.
 #
 # A flavour is <kind>-<suite>: debian-systemd-trixie, debian-systemd-bookworm,
 # debian-slim-trixie, rabbitmq-trixie (a broker for the Python tests) and runtime-trixie
@@ -53,6 +59,59 @@ image_tag() { # flavour
   local kind suite
   read -r kind suite < <(split "$1")
   echo "$PREFIX/$kind:$suite-$( (cat "$here/build.sh" "$here/$kind/Dockerfile"; echo "$suite"; extra_inputs "$kind" "$suite") | inputs_hash)"
+}
+
+check_packages() { # PKG...: each a project directory or a wheel
+  [ $# -gt 0 ] || { log "no client package given"; exit 2; }
+  local p
+  for p in "$@"; do
+    [ -f "$p/pyproject.toml" ] || [[ -f "$p" && "$p" == *.whl ]] \
+      || { log "$p: neither a directory with a pyproject.toml nor a .whl file"; exit 2; }
+  done
+}
+
+client_tag() { # flavour PKG...
+  local flavour=$1 p; shift
+  check_packages "$@"
+  echo "$PREFIX/client:${flavour##*-}-$( {
+    cat "$here/build.sh" "$here/client/Dockerfile"; image_tag "$flavour"
+    for p in "$@"; do
+      echo "${p##*/}"
+      if [ -d "$p" ]; then
+        (cd "$p" && find . -type f -not -path '*/__pycache__/*' -not -path '*/.*' | LC_ALL=C sort \
+          | while read -r f; do echo "$f"; cat "$f"; done)
+      else cat "$p"; fi
+    done
+  } | inputs_hash)"
+}
+
+build_client() { # flavour PKG...: FROM the runtime image, the packages installed
+  local flavour=$1 tag context p n=0; shift
+  tag=$(client_tag "$flavour" "$@")
+  if have "$tag"; then log "$tag: present"; return; fi
+  build_image "$flavour"
+  context=$(mktemp -d /tmp/hurtig-client.XXXXXX)
+  mkdir "$context/packages"
+  for p in "$@"; do
+    n=$((n + 1))
+    if [ -d "$p" ]; then
+      cp -r "$p" "$context/packages/$n"  # without caches and dot-files (.git, .venv, ...)
+      find "$context/packages/$n" -mindepth 1 \( -name __pycache__ -o -name '.*' \) -prune -exec rm -rf {} +
+    else mkdir "$context/packages/$n" && cp "$p" "$context/packages/$n/"; fi
+  done
+  cp "$here/client/Dockerfile" "$context/"
+  cp "${HURTIG_BUILD_CA:-/etc/ssl/certs/ca-certificates.crt}" "$context/build-ca.crt"
+  local t0=$SECONDS
+  log "$tag: docker build FROM $(image_tag "$flavour")"
+  docker build --quiet --network host --build-arg "BASE=$(image_tag "$flavour")" \
+    --label "org.hurtig.inputs-hash=${tag##*-}" -t "$tag" "$context" > "/tmp/hurtig-build-client.log" 2>&1 \
+    || { cat "/tmp/hurtig-build-client.log" >&2; rm -rf "$context"; exit 1; }
+  rm -rf "$context"
+  log "$tag: built in $((SECONDS - t0)) s"
+}
+
+save() { # image file: docker save, gzipped, into file (atomically)
+  docker save "$1" | gzip -1 > "$2.tmp" && mv "$2.tmp" "$2"
 }
 
 have() { docker image inspect "$1" >/dev/null 2>&1; }
@@ -111,7 +170,12 @@ case "$cmd" in
   tag) [ $# -eq 1 ] || { log "usage: $0 tag FLAVOUR"; exit 2; }; image_tag "$1" ;;
   save) # save FLAVOUR FILE: build if needed, then docker save | gzip into FILE (for nodes)
     [ $# -eq 2 ] || { log "usage: $0 save FLAVOUR FILE"; exit 2; }
-    build_image "$1"; docker save "$(image_tag "$1")" | gzip -1 > "$2.tmp" && mv "$2.tmp" "$2" ;;
+    build_image "$1"; save "$(image_tag "$1")" "$2" ;;
+  client-tag) [ $# -ge 2 ] || { log "usage: $0 client-tag FLAVOUR PKG..."; exit 2; }; client_tag "$@" ;;
+  client-save) # client-save FLAVOUR FILE PKG...
+    [ $# -ge 3 ] || { log "usage: $0 client-save FLAVOUR FILE PKG..."; exit 2; }
+    flavour=$1 file=$2; shift 2
+    build_client "$flavour" "$@"; save "$(client_tag "$flavour" "$@")" "$file" ;;
   list) printf '%s\n' "${FLAVOURS[@]}" ;;
-  *) log "usage: $0 build [FLAVOUR...] | tag FLAVOUR | list"; exit 2 ;;
+  *) log "usage: $0 build [FLAVOUR...] | tag FLAVOUR | save FLAVOUR FILE | list | client-tag | client-save"; exit 2 ;;
 esac

@@ -22,7 +22,7 @@ step() {
     failed=$((failed + 1))
   fi
 }
-py_dirs=$(ls -d tests molecule/*/tests molecule/*/files src scripts bench 2>/dev/null | tr '\n' ' ')
+py_dirs=$(ls -d tests molecule/*/tests molecule/*/files src scripts bench templates/*/functions 2>/dev/null | tr '\n' ' ')
 step yamllint yamllint --strict .
 step ansible-lint ansible-lint --profile production --offline
 step syntax-check ansible-playbook --syntax-check -i inventories/production site.yml

@@ -2,6 +2,7 @@
 tarball installed offline by the example client's requirements.yml, and the collection's
 playbooks run by full name with nothing of this repository on Ansible's paths."""
 
+import hashlib
 import os
 import shutil
 import subprocess
@@ -38,7 +39,14 @@ def client(tmp_path_factory: pytest.TempPathFactory, tarball: Path) -> Path:
     shutil.copytree(EXAMPLE, repo, dirs_exist_ok=True)
     (repo / "vendor").mkdir()
     shutil.copy(tarball, repo / "vendor")
-    shutil.copytree(ROOT / "inventories" / "staging", repo / "inventory")
+    # its inventory: the staging layout (hosts, secrets) with its own functions (functions.yml)
+    shutil.copytree(ROOT / "inventories" / "staging", repo / "inventory", dirs_exist_ok=True)
+    main = repo / "inventory" / "group_vars" / "all" / "main.yml"
+    settings = yaml.safe_load(main.read_text())
+    del settings["functions"]
+    digest = hashlib.sha256(b"acme-greeter-key-0123456789").hexdigest()  # not an example's
+    settings["hurtig_api_keys"] = [{"name": "acme-greeter", "sha256": digest, "functions": ["greet"]}]
+    main.write_text(yaml.safe_dump(settings))
     shutil.copy(ROOT / "inventories" / "vault-password.example", repo)
     (repo / "roles").mkdir()
     installed = run(repo, "ansible-galaxy", "collection", "install", "--offline", "-r", "requirements.yml")

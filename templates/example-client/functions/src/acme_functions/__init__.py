@@ -1,0 +1,1 @@
+"""ACME's functions for hurtig (an example client package)."""

@@ -1,0 +1,6 @@
+"""The package from its source tree (src/), however pytest is started."""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
