@@ -1,8 +1,10 @@
-"""The README stays short, and every relative link of the README and docs/ leads somewhere."""
+"""The README stays short, every relative link of the README and docs/ leads somewhere, and
+no Python file is long."""
 
 from __future__ import annotations
 
 import re
+import subprocess
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -31,3 +33,13 @@ def test_every_relative_link_resolves_to_a_file_and_heading() -> None:
             if not dest.exists() or (anchor and dest.suffix == ".md" and anchor not in anchors(dest)):
                 broken.append(f"{doc.relative_to(ROOT)}: {target}")
     assert not broken
+
+
+def test_no_python_file_has_more_than_300_lines() -> None:
+    """Small modules (the project's rule): split by concern before a file passes 300 lines."""
+    tracked = subprocess.run(
+        ["git", "ls-files", "*.py"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert tracked
+    long = {p: n for p in tracked if (n := len((ROOT / p).read_text().splitlines())) > 300}
+    assert not long, long
