@@ -6,29 +6,17 @@ from __future__ import annotations
 
 import json
 import sys
-import uuid
 from pathlib import Path
 
 import pika
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "resources" / "tests"))
 from helpers import queue_state, wait_for
-from test_worker_role import amqp, containers
+from test_worker_role import amqp, containers, publish_jobs
 
 testinfra_hosts = ["ansible://worker-w"]
 
 ROOT = Path(__file__).resolve().parents[3]
-
-
-def publish(payload: object) -> str:
-    job_id = str(uuid.uuid4())
-    conn = pika.BlockingConnection(amqp("hurtig-api", "test-api-pw"))
-    ch = conn.channel()
-    ch.confirm_delivery()
-    body = json.dumps({"job_id": job_id, "function": "greet", "payload": payload}).encode()
-    ch.basic_publish("hurtig.jobs", "greet", body, pika.BasicProperties(delivery_mode=2, message_id=job_id))
-    conn.close()
-    return job_id
 
 
 def test_the_clients_function_runs_from_the_clients_image(host):
@@ -45,7 +33,7 @@ def test_the_clients_function_runs_from_the_clients_image(host):
 
 
 def test_the_clients_function_processes_a_job(host):
-    job_id = publish({"name": "Oslo"})
+    (job_id,) = publish_jobs("greet", [{"name": "Oslo"}])
     out = f"/var/lib/hurtig/output/greet-{job_id}"
     wait_for(lambda: host.file(out).exists, timeout=60)
     assert host.file(out).content_string == "Hello, Oslo!\n"
@@ -53,7 +41,7 @@ def test_the_clients_function_processes_a_job(host):
 
 
 def test_a_job_the_client_rejects_is_dead_lettered_with_the_reason_without_a_retry(host):
-    job_id = publish({"nom": "Oslo"})
+    (job_id,) = publish_jobs("greet", [{"nom": "Oslo"}])
     wait_for(lambda: queue_state(amqp(), "jobs.greet.dead")[0] == 1, timeout=60)
     conn = pika.BlockingConnection(amqp())
     ch = conn.channel()

@@ -86,15 +86,20 @@ def test_daemon_config(host):
     assert cfg["log-opts"]["max-size"] == "10m"
 
 
-def test_jobs_are_processed_and_acked(host):
+def publish_jobs(function: str, payloads: list[object]) -> list[str]:
     conn = pika.BlockingConnection(amqp("hurtig-api", "test-api-pw"))
     ch = conn.channel()
     ch.confirm_delivery()
-    ids = [str(uuid.uuid4()) for _ in range(50)]
-    for job_id in ids:
-        body = json.dumps({"job_id": job_id, "function": "record", "payload": {}}).encode()
-        ch.basic_publish("hurtig.jobs", "record", body, pika.BasicProperties(delivery_mode=2, message_id=job_id))
+    ids = [str(uuid.uuid4()) for _ in payloads]
+    for job_id, payload in zip(ids, payloads, strict=True):
+        body = json.dumps({"job_id": job_id, "function": function, "payload": payload}).encode()
+        ch.basic_publish("hurtig.jobs", function, body, pika.BasicProperties(delivery_mode=2, message_id=job_id))
     conn.close()
+    return ids
+
+
+def test_jobs_are_processed_and_acked(host):
+    ids = publish_jobs("record", [{}] * 50)
     wait_for(lambda: all(host.file(f"/var/lib/hurtig/output/{i}").exists for i in ids[-5:]))
     wait_for(lambda: queue_state(amqp(), "jobs.record")[0] == 0)
     for job_id in ids:
@@ -123,14 +128,7 @@ def test_the_node_counts_its_workers_jobs_and_a_restart_does_not_reset_them(host
     )
     time.sleep(1.5)  # every container writes its figures each second
     before = node_metrics(host)
-    conn = pika.BlockingConnection(amqp("hurtig-api", "test-api-pw"))
-    ch = conn.channel()
-    ch.confirm_delivery()
-    for _ in range(20):
-        job_id = str(uuid.uuid4())
-        body = json.dumps({"job_id": job_id, "function": "record", "payload": {}}).encode()
-        ch.basic_publish("hurtig.jobs", "record", body, pika.BasicProperties(delivery_mode=2, message_id=job_id))
-    conn.close()
+    publish_jobs("record", [{}] * 20)
     wait_for(lambda: node_metrics(host)[done] >= before.get(done, 0) + 20)
     after = node_metrics(host)
     assert (after[done] - before.get(done, 0), after[started] - before.get(started, 0)) == (20, 20)
@@ -202,13 +200,7 @@ def test_docker_restart_keeps_workers_running(host):
 def test_a_job_returned_by_five_redeploys_is_processed_not_dead_lettered(host):
     """RabbitMQ before 4.3 counts every return toward x-delivery-limit (a worker stopped
     mid-job included); retries are decided by the worker's own count of failed attempts."""
-    job_id = str(uuid.uuid4())
-    conn = pika.BlockingConnection(amqp("hurtig-api", "test-api-pw"))
-    ch = conn.channel()
-    ch.confirm_delivery()
-    body = json.dumps({"job_id": job_id, "function": "sleep", "payload": "job.........."}).encode()  # 10 s
-    ch.basic_publish("hurtig.jobs", "sleep", body, pika.BasicProperties(delivery_mode=2, message_id=job_id))
-    conn.close()
+    (job_id,) = publish_jobs("sleep", ["job.........."])  # 10 s
     for _ in range(5):  # more returns than max_retries (3): the old delivery limit dead-lettered it
         wait_for(lambda: queue_state(amqp(), "jobs.sleep") == (0, 2), timeout=60, interval=0.2)  # taken
         time.sleep(1)  # mid-job

@@ -7,33 +7,19 @@ from __future__ import annotations
 import json
 import sys
 import time
-import uuid
 from pathlib import Path
 
-import pika
 import testinfra
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "resources" / "tests"))
 from helpers import playbook, queue_state, run_playbook, wait_for
-from test_worker_role import ROOT, amqp, containers
+from test_worker_role import ROOT, amqp, containers, publish_jobs
 
 testinfra_hosts = ["ansible://worker-w"]
 
 
 def running(host, function: str) -> list[str]:
     return containers(host, function)
-
-
-def publish_jobs(function: str, payloads: list[object]) -> list[str]:
-    conn = pika.BlockingConnection(amqp("hurtig-api", "test-api-pw"))
-    ch = conn.channel()
-    ch.confirm_delivery()
-    ids = [str(uuid.uuid4()) for _ in payloads]
-    for job_id, payload in zip(ids, payloads, strict=True):
-        body = json.dumps({"job_id": job_id, "function": function, "payload": payload}).encode()
-        ch.basic_publish("hurtig.jobs", function, body, pika.BasicProperties(delivery_mode=2, message_id=job_id))
-    conn.close()
-    return ids
 
 
 def done_ids(host, function: str) -> set[str]:
