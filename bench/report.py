@@ -32,7 +32,7 @@ ROWS = [
     ("nginx_cpu_us_per_request", "ingress nginx CPU per `return 202`", "µs"),
     ("api_cpu_us_per_healthz", "API CPU per /healthz through nginx", "µs"),
     ("api_cpu_us_per_job", "API CPU per job (auth, validate, publish, confirm)", "µs"),
-    ("api_job_vs_healthz_cpu", "API CPU per job / per healthz", ""),
+    ("api_job_vs_healthz_cpu", "API CPU per job / per healthz with every API process saturated", ""),
     ("api_cpu_us_per_healthz_at_job_rate", "API CPU per /healthz, sent at the jobs' rate", "µs"),
     ("api_job_vs_healthz_cpu_at_job_rate", "API CPU per job / per healthz at the same rate", ""),
     ("broker_cpu_us_per_job", "brokers' CPU per job (3 quorum members)", "µs"),

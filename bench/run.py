@@ -35,7 +35,9 @@ TARGETS = {
     "ingress_ratio": (">=", 0.15),
     "api_publish_ratio": (">=", 0.8),
     "keepalive_ratio": (">=", 1.5),
-    "api_job_vs_healthz_cpu": ("<=", 1.5),
+    # a job against a do-nothing request at the same rate: an event loop's CPU per request falls
+    # as its load rises, so /healthz saturated (api_job_vs_healthz_cpu) is no like-for-like baseline
+    "api_job_vs_healthz_cpu_at_job_rate": ("<=", 1.5),
     "broker_vs_raw_cpu": ("<=", 1.2),
     "auth_overhead_ratio": (">=", 0.95),
     "many_clients_healthz_ratio": (">=", 0.8),

@@ -6,9 +6,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 from pathlib import Path
 
+import pytest
 import yaml
 from conftest import ROOT, load_plugin
 
@@ -51,6 +53,47 @@ def test_directories_compare_type_mode_and_owner():
     assert not current(spec, read("dir 700:root:root /etc/nftables.d"))
     assert not current(spec, read(f"{SHA} 755:root:root /etc/nftables.d"))  # a file where a directory belongs
     assert not current(spec, read("- - /etc/nftables.d"))
+
+
+def test_a_file_or_directory_read_back_by_the_script_exists(tmp_path):
+    (tmp_path / "table.nft").write_text("table inet hurtig {}\n")
+    (tmp_path / "rules.d").mkdir()
+    r = run_read(str(tmp_path / "table.nft"), str(tmp_path / "rules.d"), str(tmp_path / "none"), "unit:cron")
+    exists = plugin.common_exists
+    assert exists(str(tmp_path / "table.nft"), r) and exists(str(tmp_path / "rules.d"), r)
+    assert not exists(str(tmp_path / "none"), r)  # missing
+    assert not exists("unit:cron", r) and not exists("/not/read", r)
+    assert not exists(str(tmp_path / "table.nft"), {"skipped": True})
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the files must belong to root, as on a node")
+def test_a_directory_copy_skips_only_when_every_file_is_in_place(tmp_path):
+    src, dest = tmp_path / "src", tmp_path / "dest"
+    src.mkdir()
+    (src / "index.html").write_text("<html>")
+    (src / "app.js").write_bytes(b"\x00\xffjs")  # bytes, not text
+    shutil.copytree(src, dest)
+    os.chmod(dest, 0o755)
+    for f in dest.iterdir():
+        os.chmod(f, 0o644)
+
+    def tree() -> bool:
+        paths = [str(dest)] + [str(dest / f.name) for f in src.iterdir()]
+        return plugin.common_tree_current(str(src), run_read(*paths), str(dest))
+
+    assert tree()
+    (dest / "app.js").write_bytes(b"changed")  # a file changed on the node
+    assert not tree()
+    shutil.copy(src / "app.js", dest / "app.js")
+    (src / "new.css").write_text("a{}")  # a file the node does not have yet
+    assert not tree()
+    os.remove(src / "new.css")
+    os.chmod(dest / "index.html", 0o600)  # a mode changed by hand
+    assert not tree()
+    os.chmod(dest / "index.html", 0o644)
+    assert tree()
+    (src / "sub").mkdir()  # a subdirectory: the copy decides
+    assert not tree()
 
 
 def test_services_enabled_and_active_skip_their_task():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import datetime
 
@@ -13,6 +14,10 @@ def test_an_idempotency_key_gives_the_same_id_per_client_and_function() -> None:
     assert first == jobs.new_id("shop", "resize", "order-42")
     assert len({first, jobs.new_id("bank", "resize", "order-42"), jobs.new_id("shop", "record", "order-42")}) == 3
     assert uuid.UUID(first).version == 5
+    # the same ids as uuid.uuid5, which the API used before (a retried request keeps its id)
+    for client, function, key in [("shop", "resize", "order-42"), ("", "x", 'ä"\\'), ("a\nb", "f", "k")]:
+        expected = uuid.uuid5(jobs.IDEMPOTENCY_NAMESPACE, f"{client}\n{function}\n{key}")
+        assert jobs.new_id(client, function, key) == str(expected)
 
 
 def test_without_a_key_every_id_is_a_new_random_uuid() -> None:
@@ -35,6 +40,25 @@ def test_depth_counts_nested_arrays_and_objects() -> None:
     for _ in range(5000):
         deep = [deep]
     assert jobs.depth(deep) == 5001  # no recursion limit
+
+
+def test_too_deep_walks_only_a_body_with_enough_brackets() -> None:
+    for levels in (jobs.MAX_DEPTH, jobs.MAX_DEPTH + 1):
+        value: object = 1
+        for _ in range(levels):
+            value = [value]
+        raw = json.dumps(value).encode()
+        assert jobs.too_deep(raw, value) is (levels > jobs.MAX_DEPTH)
+    brackets_in_a_string = json.dumps(["[" * 100, {"a": "{" * 100}])
+    assert not jobs.too_deep(brackets_in_a_string.encode(), json.loads(brackets_in_a_string))
+
+
+def test_the_envelope_copies_plain_strings_and_escapes_the_others() -> None:
+    for key in ("order-42", 'q"uote', "back\\slash", "ctl\x01", "ümlaut", "tab\t", "", "\x7f"):
+        stamp = "2026-11-29T05:00:00.000001+00:00"
+        body = jobs.envelope("id-1", "record", b'{"a": 1}', stamp, key)
+        assert json.loads(body)["idempotency_key"] == key
+        assert json.loads(body) == json.loads(jobs.Job("id-1", "record", {"a": 1}, stamp, key).to_body())
 
 
 def test_a_retry_keeps_the_headers_and_counts_the_attempt() -> None:

@@ -21,6 +21,7 @@ import base64
 import hashlib
 import posixpath
 import re
+from pathlib import Path
 from typing import Any
 
 
@@ -47,6 +48,24 @@ def common_current(spec: dict[str, Any], read: Any, content: str | None = None) 
     kind = "dir" if spec.get("state") == "directory" else hashlib.sha1(str(content).encode()).hexdigest()
     want = (kind, f"{mode}:{owner}:{spec.get('group', owner)}")
     return _state(read).get(spec["dest"]) == want
+
+
+def common_exists(path: str, read: Any) -> bool:
+    """True when `path` was read back as a file or a directory."""
+    return _usable(read) and _state(read).get(path, ("-", "-"))[0] not in ("-", "unit", "pkg", "link", "group", "text")
+
+
+def common_tree_current(src_dir: str, read: Any, dest_dir: str, mode: str = "0644") -> bool:
+    """True when dest_dir was read back as a directory (mode 755) holding every file of
+    src_dir with the same bytes and `mode`, owner root: a directory copy skips. A src_dir
+    with subdirectories never is (their files are not read back): the copy decides."""
+    if not _usable(read):
+        return False
+    state, want = _state(read), f"{format(int(str(mode), 8), 'o')}:root:root"
+    entries = sorted(Path(src_dir).iterdir())
+    if not entries or any(not e.is_file() for e in entries) or state.get(dest_dir) != ("dir", "755:root:root"):
+        return False
+    return all(state.get(f"{dest_dir}/{e.name}") == (hashlib.sha1(e.read_bytes()).hexdigest(), want) for e in entries)
 
 
 def common_running(name: str, read: Any) -> bool:
@@ -132,6 +151,8 @@ class TestModule:
     def tests(self) -> dict[str, Any]:
         return {
             "common_current": common_current,
+            "common_exists": common_exists,
+            "common_tree_current": common_tree_current,
             "common_running": common_running,
             "common_unit_state": common_unit_state,
             "common_installed": common_installed,

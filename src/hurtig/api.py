@@ -158,7 +158,7 @@ async def submit_job(request: web.Request) -> web.Response:
         payload = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError):
         return _reject(request, 400, "invalid_json", "the body is not valid UTF-8 JSON")
-    if jobs.depth(payload) > jobs.MAX_DEPTH:
+    if jobs.too_deep(raw, payload):
         return _reject(request, 400, "too_deep", f"JSON nested deeper than {jobs.MAX_DEPTH} levels")
     key = request.headers.get("Idempotency-Key")
     if key is not None and not jobs.IDEMPOTENCY_KEY.match(key):

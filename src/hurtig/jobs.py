@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -19,6 +20,7 @@ FAILED_AT = "x-hurtig-failed-at"
 DEAD_REASON = "x-hurtig-dead-reason"
 
 IDEMPOTENCY_NAMESPACE = uuid.UUID("5d7c5a4e-8c55-4b8e-9a57-0f1d1d3a6b21")
+_NAMESPACE = IDEMPOTENCY_NAMESPACE.bytes
 IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,200}$")  # what the API accepts as Idempotency-Key
 MAX_DEPTH = 64  # the deepest JSON nesting the API accepts in a job
 
@@ -57,10 +59,21 @@ class Job:
 def envelope(job_id: str, function: str, payload: bytes, submitted_at: str, idempotency_key: str | None) -> bytes:
     """The message body of a job whose payload is already valid JSON (the API parsed and
     checked it): the client's bytes spliced in, not parsed and encoded again. The same JSON
-    value as `Job(...).to_body()`."""
-    key = b"" if idempotency_key is None else b',"idempotency_key":' + json.dumps(idempotency_key).encode()
-    head = b'{"job_id":' + json.dumps(job_id).encode() + b',"function":' + json.dumps(function).encode()
+    value as `Job(...).to_body()`. Strings without a quote, a backslash or a control
+    character (ids, names, keys as the API accepts them) are copied as they are."""
+    key = b"" if idempotency_key is None else b',"idempotency_key":' + _string(idempotency_key)
+    head = b'{"job_id":' + _string(job_id) + b',"function":' + _string(function)
     return head + b',"payload":' + payload + b',"submitted_at":"' + submitted_at.encode() + b'"' + key + b"}"
+
+
+_PLAIN = re.compile(r"[\x20-\x21\x23-\x5b\x5d-\x7e]*")  # printable ASCII but " and \
+
+
+def _string(value: str) -> bytes:
+    """`value` as a JSON string: json.dumps, or its bytes in quotes when nothing needs escaping."""
+    if _PLAIN.fullmatch(value):
+        return b'"' + value.encode() + b'"'
+    return json.dumps(value).encode()
 
 
 def parse(body: bytes, attempt: int = 0) -> Job:
@@ -113,7 +126,9 @@ def new_id(client: str, function: str, idempotency_key: str | None) -> str:
     sending the same string get different jobs), else random."""
     if idempotency_key is None:
         return random_id()
-    return str(uuid.uuid5(IDEMPOTENCY_NAMESPACE, f"{client}\n{function}\n{idempotency_key}"))
+    # uuid.uuid5 without its UUID object: SHA-1 of the namespace and the name, version 5
+    raw = bytearray(hashlib.sha1(_NAMESPACE + f"{client}\n{function}\n{idempotency_key}".encode()).digest()[:16])
+    return _format(raw, 0x50)
 
 
 _RANDOM = bytearray()
@@ -126,8 +141,13 @@ def random_id() -> str:
         _RANDOM.extend(os.urandom(16 * 256))
     raw = _RANDOM[-16:]
     del _RANDOM[-16:]
-    raw[6] = (raw[6] & 0x0F) | 0x40  # version 4
-    raw[8] = (raw[8] & 0x3F) | 0x80  # RFC 4122 variant
+    return _format(raw, 0x40)
+
+
+def _format(raw: bytearray, version: int) -> str:
+    """16 bytes as a UUID string of `version` (0x40, 0x50), RFC 4122 variant."""
+    raw[6] = (raw[6] & 0x0F) | version
+    raw[8] = (raw[8] & 0x3F) | 0x80
     h = raw.hex()
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
@@ -142,6 +162,12 @@ def timestamp() -> str:
     if second != _SECOND[0]:
         _SECOND[:] = [second, datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S")]
     return f"{_SECOND[1]}.{int((now - second) * 1e6):06d}+00:00"
+
+
+def too_deep(raw: bytes, value: Any) -> bool:
+    """Whether a parsed JSON value nests deeper than MAX_DEPTH. A body with no more brackets
+    than that cannot: those are counted in C, and only the others are walked."""
+    return raw.count(b"[") + raw.count(b"{") > MAX_DEPTH and depth(value) > MAX_DEPTH
 
 
 def depth(value: Any) -> int:
