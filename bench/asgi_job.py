@@ -70,7 +70,7 @@ async def app(scope: dict[str, Any], receive: Receive, send: Send) -> None:
     except (UnicodeDecodeError, ValueError, RecursionError):
         await answer(send, 400, b"{}")
         return
-    if jobs.depth(payload) > jobs.MAX_DEPTH:
+    if jobs.too_deep(body, payload):
         await answer(send, 400, b"{}")
         return
     job_id = jobs.random_id()

@@ -51,8 +51,9 @@ def common_current(spec: dict[str, Any], read: Any, content: str | None = None) 
 
 
 def common_exists(path: str, read: Any) -> bool:
-    """True when `path` was read back as a file or a directory."""
-    return _usable(read) and _state(read).get(path, ("-", "-"))[0] not in ("-", "unit", "pkg", "link", "group", "text")
+    """True when `path` was read back as a file (its SHA-1) or a directory."""
+    kind = _state(read).get(path, ("-", "-"))[0] if _usable(read) else "-"
+    return kind == "dir" or re.fullmatch(r"[0-9a-f]{40}", kind) is not None
 
 
 def common_tree_current(src_dir: str, read: Any, dest_dir: str, mode: str = "0644") -> bool:
