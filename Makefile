@@ -1,5 +1,5 @@
 # hurtig: the interface other tooling relies on. Keep target names and meaning.
-#   make setup                 control-node venv, Docker engine, registry-free test images, the dashboard
+#   make setup                 control-node venv, Docker engine, qemu, registry-free test images and VM image, the dashboard
 #   make dashboard             build the monitoring dashboard (npm ci: uPlot) into roles/monitoring/files
 #   make test                  everything CI runs: lint, unit tests, every Molecule scenario
 #   make lint                  yamllint, ansible-lint (production), syntax-check, ruff
@@ -38,6 +38,7 @@ docker:
 
 images: docker
 	@images/build.sh build
+	@images/vm.sh build >/dev/null
 
 dashboard: roles/monitoring/files/dashboard/BUILD
 roles/monitoring/files/dashboard/BUILD: $(DASHBOARD)/package.json $(DASHBOARD)/package-lock.json $(DASHBOARD)/build.mjs $(wildcard $(DASHBOARD)/src/*)

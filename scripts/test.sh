@@ -10,11 +10,14 @@
 # and run beside lint, the unit tests and the other scenarios; SOLO scenarios (default: the
 # staging stack and the worker node, whose tests time bursts, autoscaling and faults) run
 # only after the background lane has finished, with the machine to themselves.
+# SIDE scenarios (default: the VM lane, vm, whose qemu guest needs about one core) run in a
+# lane of their own beside the SOLO ones, which leave a core mostly idle (CPU busy 65 % during
+# default, 50 % during worker).
 # SPLIT scenarios (default: none; try "default worker") are cut where verify starts: the
 # steps before it (create, converge, idempotence) run in a third lane beside the two others,
 # so only their tests and destroy wait for the machine. On CI's two cores, already busy, it
 # was slower (docs/testing.md).
-#   BACKGROUND="" SPLIT="" scripts/test.sh     everything one after the other
+#   BACKGROUND="" SIDE="" SPLIT="" scripts/test.sh     everything one after the other
 set -uo pipefail
 # No arguments: --help (or --list) prints the comment above; anything else is refused.
 case ${1:-} in
@@ -70,9 +73,10 @@ short_excerpt() { # log
 # Molecule scenarios: which ones, and in which lane.
 scenarios=${SCENARIOS:-$(for f in molecule/*/molecule.yml; do basename "$(dirname "$f")"; done)}
 in_list() { [[ " $2 " == *" $1 "* ]]; }
-background=() foreground=() solo=() split=()
+background=() foreground=() solo=() split=() side=()
 for s in $scenarios; do
   if in_list "$s" "${BACKGROUND-rabbitmq-cluster monitoring}"; then background+=("$s")
+  elif in_list "$s" "${SIDE-vm}"; then side+=("$s")
   elif in_list "$s" "${SOLO-default worker}"; then
     solo+=("$s")
     in_list "$s" "${SPLIT-}" && split+=("$s")
@@ -190,11 +194,20 @@ fi
 if [ ${#background[@]} -gt 0 ] || [ ${#split[@]} -gt 0 ]; then
   echo "[test] the lanes took $((SECONDS - lane_t0)) s (CPU busy $(cpu_busy_since "$lane_cpu"))"
 fi
+if [ ${#side[@]} -gt 0 ]; then
+  echo "[test] side lane: ${side[*]} (beside ${solo[*]:-nothing})"
+  (for s in "${side[@]}"; do scenario "$s" > "$logdir/lane-$s.out"; done) &
+  side_pid=$!
+fi
 for s in "${solo[@]}"; do
   solo_cpu=$(cpu_ticks)
   run_scenario "$s"
   echo "[test] (CPU busy during $s: $(cpu_busy_since "$solo_cpu"))"
 done
+if [ ${#side[@]} -gt 0 ]; then
+  wait "$side_pid"
+  for s in "${side[@]}"; do report "$s" "$(cat "$logdir/lane-$s.out" 2>/dev/null)"; done
+fi
 
 # What failed, once more just above the total (where a viewer that shows only the tail finds it)
 if [ "$failed" -gt 0 ]; then

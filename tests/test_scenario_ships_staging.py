@@ -86,3 +86,20 @@ def test_converge_is_site_yml_and_prepare_is_the_bootstrap():
          "ansible.builtin.import_playbook": "../../site.yml"}
     ]  # fmt: skip
     assert load(SCENARIO / "prepare.yml")[0]["ansible.builtin.import_playbook"] == "../../playbooks/bootstrap.yml"
+
+
+# The VM lane (molecule/vm): staging's broker on a real kernel, its group_vars linked, one
+# override (where the controller's SSH comes from on qemu's user network), nothing skipped.
+VM = ROOT / "molecule" / "vm"
+
+
+def test_the_vm_lane_converges_stagings_baseline_with_one_override():
+    scenario = load(VM / "molecule.yml")
+    assert scenario["provisioner"]["inventory"]["links"]["group_vars"] == "../../inventories/staging/group_vars/"
+    assert set(load(VM / "overrides.yml")) == {"common_firewall_admin_cidrs"}  # no *_apply: false
+    assert load(VM / "converge.yml")[0]["ansible.builtin.import_playbook"] == "../../playbooks/common.yml"
+    assert load(VM / "prepare.yml")[0]["ansible.builtin.import_playbook"] == "../../playbooks/bootstrap.yml"
+    [(name, vm)] = hosts(load(VM / "hosts.yml"))["broker"].items()
+    assert name in {p["name"] for p in scenario["platforms"]}
+    # spelled out for testinfra, which does not template staging's "{{ hurtig_deploy_user }}"
+    assert vm["ansible_user"] == load(STAGING / "group_vars" / "all" / "main.yml")["hurtig_deploy_user"]

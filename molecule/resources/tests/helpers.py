@@ -118,3 +118,19 @@ def playbook(path: str | Path, *args: str) -> str:
     out = run_playbook(path, *args)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     return out.stdout
+
+
+def pending_security_updates(host) -> list[str]:
+    """The installed packages for which Debian's security suite has a newer version, after
+    refreshing the package lists: known vulnerabilities, fixed and not installed. That is
+    what `debsecan --only-fixed` reports of Debian's security advisories; its own data comes
+    from security-tracker.debian.org, which these machines cannot resolve."""
+    sudo = "" if host.user().name == "root" else "sudo -n "
+    host.run_expect([0], f"{sudo}apt-get update -qq")
+    return security_updates(host.check_output(f"{sudo}apt-get -s -o Debug::NoLocking=1 dist-upgrade"))
+
+
+def security_updates(plan: str) -> list[str]:
+    """The packages an `apt-get -s dist-upgrade` plan would install from a security suite:
+    Inst curl [8.14.1-2+deb13u6] (8.14.1-2+deb13u7 Debian-Security:13/stable-security [amd64])"""
+    return sorted(line.split()[1] for line in plan.splitlines() if line.startswith("Inst ") and "-security" in line)
