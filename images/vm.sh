@@ -103,15 +103,16 @@ qemu_bin() {
   command -v qemu-system-x86_64 || { log "qemu missing: apt-get install -y qemu-system-x86 qemu-utils"; exit 1; }
 }
 
-accel() {
+accel() { # [image directory, default: build's]
   case ${HURTIG_VM_ACCEL:-auto} in
     kvm|tcg) echo "$HURTIG_VM_ACCEL"; return ;;
   esac
   if ! { [ -c /dev/kvm ] && : 2>/dev/null < /dev/kvm > /dev/kvm; }; then echo tcg; return; fi
   # Boot the kernel with nothing to run: it panics at once on its missing init; a working
   # KVM reaches that in about a second.
-  local image out
-  image=$(build) out=$(mktemp)
+  local image=${1:-} out
+  [ -n "$image" ] || image=$(build)
+  out=$(mktemp)
   timeout "${HURTIG_VM_KVM_PROBE_S:-3}" "$(qemu_bin)" -accel kvm -m 256 -nographic -no-reboot \
     -kernel "$image/vmlinuz" -append "console=ttyS0 panic=-1 rdinit=/nonexistent root=/dev/null" \
     > "$out" 2>&1 || true
@@ -120,9 +121,9 @@ accel() {
 }
 
 start() { # name port
-  local name=$1 port=$2 image dir a
-  image=$(build) dir=$RUN/$name a=$(accel)
+  local name=$1 port=$2 image dir=$RUN/$1 a
   if [ -f "$dir/qemu.pid" ] && kill -0 "$(cat "$dir/qemu.pid")" 2>/dev/null; then log "$name: running"; return; fi
+  image=$(build) a=$(accel "$image")
   mkdir -p "$dir"
   # the image stays as built: the VM writes to an overlay; its data disk is new and empty.
   # cache=unsafe: a throw-away VM's disks need not survive the host (a guest reboot keeps them)
