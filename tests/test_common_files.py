@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -208,3 +209,31 @@ def test_the_loopback_line_is_seen_as_lineinfile_sees_it(tmp_path):
     hosts.write_text("127.0.0.1 localhost\n10.0.0.1 stg-mq-1\n")
     assert not has(str(hosts), run_read(f"text:{hosts}"), line)
     assert has(str(hosts), {"skipped": True}, line)  # not read: the task runs
+
+
+def test_the_hostname_task_skips_only_when_kernel_and_static_names_are_the_name():
+    is_name = plugin.common_hostname_is
+    assert is_name("stg-mq-1", read("hostname stg-mq-1/stg-mq-1 hostname:"))
+    assert not is_name("stg-mq-1", read("hostname vm/stg-mq-1 hostname:"))  # set, not yet live
+    assert not is_name("stg-mq-1", read("hostname stg-mq-1/ hostname:"))  # no static name
+    assert not is_name("stg-mq-1", {"skipped": True})
+    kernel = os.uname().nodename
+    static = next((s for s in Path("/etc/hostname").read_text().splitlines() if not s.startswith("#")), "")
+    assert is_name(kernel, run_read("hostname:")) == (kernel == static)
+
+
+def test_the_lists_refresh_skips_while_apt_would_find_them_fresh(tmp_path):
+    younger = plugin.common_younger
+    stamp, lists = tmp_path / "update-success-stamp", tmp_path / "lists"
+    lists.mkdir()
+    old = time.time() - 2 * 86400
+    os.utime(lists, (old, old))
+    paths = [str(stamp), str(lists)]
+    assert not younger(paths, run_read(*(f"age:{p}" for p in paths)), 86400)  # no stamp: the lists' age
+    stamp.touch()
+    assert younger(paths, run_read(*(f"age:{p}" for p in paths)), 86400)  # the stamp wins, as in apt
+    os.utime(lists, None)
+    os.utime(stamp, (old, old))
+    assert not younger(paths, run_read(*(f"age:{p}" for p in paths)), 86400)
+    assert not younger([str(tmp_path / "none")], run_read(f"age:{tmp_path}/none"), 86400)
+    assert not younger(paths, {"skipped": True}, 86400)

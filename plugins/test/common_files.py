@@ -5,8 +5,9 @@ The role reads back everything it manages in one command at the start of a run
 `dir <mode>:<owner>:<group> <path>` per directory, `- - <path>` when missing,
 `unit <enabled>:<active> unit:<name>` per service, `pkg <dpkg status> pkg:<name>` per
 package (`ii`: installed; empty when dpkg does not know it), `link <target> link:<path>`,
-`group :<members> group:<name>` (`-` when missing) and `text b64:<content> text:<path>`
-(base64; `-` when missing). A task whose
+`group :<members> group:<name>` (`-` when missing), `text b64:<content> text:<path>`
+(base64; `-` when missing), `hostname <kernel's>/<static> hostname:` and
+`age <seconds since modified> age:<path>` (`-` when missing). A task whose
 target already has that content, type, mode and owner skips: no remote stat, copy or file
 call. A file changed by hand (content, mode or owner) does not match, so the task runs and
 puts it back, as it always did.
@@ -148,6 +149,27 @@ def common_installed(packages: list[str], read: Any) -> bool:
     return all(state.get(f"pkg:{name}") == ("pkg", "ii") for name in packages)
 
 
+def common_hostname_is(name: str, read: Any) -> bool:
+    """True when both the kernel's hostname and the static one (/etc/hostname, its first line
+    that is not a comment) are the name: ansible.builtin.hostname (use: systemd) would set
+    neither."""
+    return _usable(read) and _state(read).get("hostname:") == ("hostname", f"{name}/{name}")
+
+
+def common_younger(paths: list[str], read: Any, seconds: int) -> bool:
+    """True when the first of the paths that exists was modified less than `seconds` ago, as
+    the apt module judges its lists for cache_valid_time (its update stamp, else the lists
+    directory). None exists, or not read: False, and the task runs."""
+    if not _usable(read):
+        return False
+    state = _state(read)
+    for path in paths:
+        kind, age = state.get(f"age:{path}", ("", "-"))
+        if kind == "age" and age != "-":
+            return age.lstrip("-").isdigit() and int(age) < int(seconds)
+    return False
+
+
 class TestModule:
     def tests(self) -> dict[str, Any]:
         return {
@@ -161,4 +183,6 @@ class TestModule:
             "common_group_has": common_group_has,
             "common_has_block": common_has_block,
             "common_has_line": common_has_line,
+            "common_hostname_is": common_hostname_is,
+            "common_younger": common_younger,
         }
