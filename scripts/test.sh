@@ -21,10 +21,13 @@
 # so only their tests and destroy wait for the machine. On CI's two cores, already busy, it
 # was slower (docs/testing.md).
 #   BACKGROUND="" SIDE="" SPLIT="" scripts/test.sh     everything one after the other
+#   scripts/test.sh --lanes     prints each lane's scenarios, in the order they run, and stops
 set -uo pipefail
 # No arguments: --help (or --list) prints the comment above; anything else is refused.
+lanes_only=
 case ${1:-} in
   "") ;;
+  --lanes) lanes_only=1 ;;
   -h|--help|--list) sed -n '2,/^[^#]/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
   *) echo "usage: $0 (no arguments; --help)" >&2; exit 2 ;;
 esac
@@ -83,7 +86,13 @@ for s in $scenarios; do
   elif in_list "$s" "${SOLO-worker default}"; then in_list "$s" "${SPLIT-}" && split+=("$s")
   else foreground+=("$s"); fi
 done
-for s in ${SOLO-worker default}; do in_list "$s" "$scenarios" && solo+=("$s"); done  # SOLO's order
+# shellcheck disable=SC2086 # $scenarios: one per line from the loop above, words in SCENARIOS
+for s in ${SOLO-worker default}; do in_list "$s" "$(echo $scenarios)" && solo+=("$s"); done  # SOLO's order
+if [ -n "$lanes_only" ]; then
+  printf '%s:%s\n' background "${background[*]:+ ${background[*]}}" foreground "${foreground[*]:+ ${foreground[*]}}" \
+    solo "${solo[*]:+ ${solo[*]}}" side "${side[*]:+ ${side[*]}}" split "${split[*]:+ ${split[*]}}"
+  exit 0
+fi
 
 # A scenario's test sequence as Molecule reads it (molecule matrix), one step per line
 test_sequence() { # name
