@@ -77,17 +77,21 @@ short_excerpt() { # log
 }
 
 # Molecule scenarios: which ones, and in which lane.
-scenarios=${SCENARIOS:-$(for f in molecule/*/molecule.yml; do basename "$(dirname "$f")"; done)}
+# Every list here is one line of names between spaces, as in_list matches them.
+scenarios=${SCENARIOS:-$(for f in molecule/*/molecule.yml; do f=${f%/molecule.yml}; printf '%s ' "${f#molecule/}"; done)}
+solo_names=${SOLO-worker default}
 in_list() { [[ " $2 " == *" $1 "* ]]; }
 background=() foreground=() solo=() split=() side=()
 for s in $scenarios; do
   if in_list "$s" "${BACKGROUND-rabbitmq-cluster monitoring}"; then background+=("$s")
   elif in_list "$s" "${SIDE-vm}"; then side+=("$s")
-  elif in_list "$s" "${SOLO-worker default}"; then in_list "$s" "${SPLIT-}" && split+=("$s")
-  else foreground+=("$s"); fi
+  elif ! in_list "$s" "$solo_names"; then foreground+=("$s"); fi
 done
-# shellcheck disable=SC2086 # $scenarios: one per line from the loop above, words in SCENARIOS
-for s in ${SOLO-worker default}; do in_list "$s" "$(echo $scenarios)" && solo+=("$s"); done  # SOLO's order
+for s in $solo_names; do  # in SOLO's order; a scenario in the background or side lane stays there
+  in_list "$s" "$scenarios" && ! in_list "$s" "${background[*]} ${side[*]}" || continue
+  solo+=("$s")
+  in_list "$s" "${SPLIT-}" && split+=("$s")
+done
 if [ -n "$lanes_only" ]; then
   printf '%s:%s\n' background "${background[*]:+ ${background[*]}}" foreground "${foreground[*]:+ ${foreground[*]}}" \
     solo "${solo[*]:+ ${solo[*]}}" side "${side[*]:+ ${side[*]}}" split "${split[*]:+ ${split[*]}}"

@@ -39,3 +39,8 @@ def test_a_chosen_list_keeps_solo_order_and_lanes():
     assert got["solo"] == ["default", "worker"]
     assert got["side"] == ["vm"] and got["foreground"] == ["api"]
     assert lanes(SCENARIOS="common", BACKGROUND="", SIDE="")["foreground"] == ["common"]
+
+
+def test_a_scenario_in_the_background_lane_is_not_run_again_as_solo():
+    got = lanes(BACKGROUND="worker")
+    assert got["background"] == ["worker"] and got["solo"] == ["default"]
