@@ -183,6 +183,14 @@ def svg(results: dict) -> str:
     return "\n".join(out) + "\n"
 
 
+def e2e_row(e: dict) -> str:
+    """A row of the end-to-end sweep; runs before CPU was recorded per rate leave those cells empty."""
+    us = e.get("cpu_us_per_job", {})
+    cells = [f"{us[g]:,.0f}" if g in us else "" for g in ("nginx", "api", "broker", "workers", "load")]
+    busy = f"{e['cpu_busy']:.0%}" if "cpu_busy" in e else ""
+    return f"| {e['rate']} | {e['p50_ms']} | {e['p99_ms']} | {busy} | " + " | ".join(cells) + " |"
+
+
 def main() -> int:
     parts: list[str] = []
     if RESULTS.exists():
@@ -198,11 +206,13 @@ def main() -> int:
             *table(results),
             "",
             *cpu_table(results),
-            "End-to-end latency by rate (POST sent → handler started; load client on the same cores):",
+            "End-to-end latency by rate (POST sent → handler started; the load client, Python, in the ingress "
+            "node's network namespace on the same cores; CPU busy: the share of both cores the stack and the "
+            "client used, from the first POST until the last job started; µs per job by process group):",
             "",
-            "| jobs/s | p50 ms | p99 ms |",
-            "|---|---|---|",
-            *(f"| {e['rate']} | {e['p50_ms']} | {e['p99_ms']} |" for e in results.get("e2e_sweep", [])),
+            "| jobs/s | p50 ms | p99 ms | CPU busy | nginx | api | broker | workers | load |",
+            "|---|---|---|---|---|---|---|---|---|",
+            *(e2e_row(e) for e in results.get("e2e_sweep", [])),
             "",
             "![benchmark targets](../bench/results.svg)",
             "",

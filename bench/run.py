@@ -27,9 +27,10 @@ import time
 from pathlib import Path
 
 import autoscale
+import cpu
 import stack
 from http_cases import drained, http_figures
-from loadgen import WRK_CONNECTIONS, WRK_SECONDS, WRK_THREADS
+from loadgen import WRK_CONNECTIONS, WRK_SECONDS, WRK_THREADS, cpu_by_group
 
 TARGETS = {
     "ingress_ratio": (">=", 0.15),
@@ -77,12 +78,17 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
-def e2e(rate: float, seconds: float) -> dict[str, float]:
-    """POST leaving the client -> the record handler starting, open loop at `rate`/s."""
+def e2e(rate: float, seconds: float) -> dict:
+    """POST leaving the client -> the record handler starting, open loop at `rate`/s. The
+    client (Python, aiohttp) runs in the ingress node's network namespace against its
+    loopback, as wrk does; the CPU each group spent per job covers the load and its
+    processing (from the first POST until the last job started)."""
     stack.wait_for(lambda: drained("jobs.record"), 300, "jobs.record drained")
     stack.reset_processed()
-    load = stack.post_jobs(int(rate * seconds), rate=rate, concurrency=64)
-    stack.wait_for(lambda: set(load.accepted) <= set(stack.processed().started), 300, "e2e jobs processed", 1)
+    before = cpu.snapshot(stack.hosts())
+    load = stack.post_jobs_in_ingress(int(rate * seconds), rate=rate, concurrency=64)
+    stack.wait_for(lambda: set(load.accepted) <= set(stack.processed().started), 300, "e2e jobs processed", 0.2)
+    used = cpu_by_group(cpu.spent(before, cpu.snapshot(stack.hosts())))
     started = stack.processed().started
     lat = [(started[j] - sent) * 1000 for j, sent in load.accepted.items()]
     return {
@@ -91,6 +97,8 @@ def e2e(rate: float, seconds: float) -> dict[str, float]:
         "non_202": sum(v for k, v in load.statuses.items() if k != "202"),
         "p50_ms": round(percentile(lat, 50), 2),
         "p99_ms": round(percentile(lat, 99), 2),
+        "cpu_us_per_job": {g: round(s * 1e6 / max(1, len(lat)), 1) for g, s in used.items() if g != "wall"},
+        "cpu_busy": round(sum(v for g, v in used.items() if g != "wall") / used["wall"] / (os.cpu_count() or 1), 2),
     }
 
 

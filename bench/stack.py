@@ -30,6 +30,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pika
+import stack_load
 
 # The parts, re-exported: callers use stack.<name> for all of them
 from stack_ansible import converge, molecule, molecule_env, playbook, run_playbook, task_counts  # noqa: F401
@@ -90,6 +91,19 @@ def ingress_netns() -> tuple[list[str], str]:
     ports = json.loads(sh("docker", "inspect", "-f", "{{json .NetworkSettings.Ports}}", INGRESS_NODE))
     inner = next(p for p, binds in ports.items() if any(b["HostPort"] == str(INGRESS_PORT) for b in binds or []))
     return netns(INGRESS_NODE), f"https://127.0.0.1:{inner.split('/')[0]}"
+
+
+def post_jobs_in_ingress(
+    n: int, rate: float = 0, concurrency: int = 32, function_name: str = "record", payload: dict | None = None
+) -> Load:
+    """post_jobs from the ingress node's network namespace against its loopback, as wrk runs:
+    no Docker proxy between the client and nginx. The client is a child process (nsenter), so
+    its CPU counts as the load generator's (cpu.snapshot)."""
+    prefix, url = ingress_netns()
+    script = Path(__file__).with_name("stack_load.py")
+    args = [url, str(n), str(rate), str(concurrency), function_name, json.dumps(payload or {})]
+    out = subprocess.run([*prefix, sys.executable, str(script), *args], capture_output=True, text=True, check=True)
+    return stack_load.from_json(out.stdout)
 
 
 def _tunnel_socket() -> Path:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import ssl
+import sys
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -35,11 +36,18 @@ Headers = Callable[[int], dict[str, str]]
 
 
 async def _post_jobs(  # noqa: PLR0913
-    n: int, rate: float, concurrency: int, function: str, payload: dict, *, headers: Headers | None = None
+    n: int,
+    rate: float,
+    concurrency: int,
+    function: str,
+    payload: dict,
+    *,
+    headers: Headers | None = None,
+    ingress: str = INGRESS,
 ) -> Load:
     """n POSTs with the example client's key, or headers(i) over it for the i-th request."""
     load = Load()
-    url = f"{INGRESS}/v1/functions/{function}/jobs"
+    url = f"{ingress}/v1/functions/{function}/jobs"
     interval = 1.0 / rate if rate > 0 else 0.0
     start = time.monotonic()
     sem = asyncio.Semaphore(concurrency)
@@ -90,3 +98,27 @@ async def post_jobs_async(
 ) -> Load:
     """post_jobs inside a running event loop (beside other load)."""
     return await _post_jobs(n, 0, concurrency, function, {}, headers=headers)
+
+
+def to_json(load: Load) -> str:
+    return json.dumps({"accepted": load.accepted, "statuses": load.statuses, "seconds": load.seconds})
+
+
+def from_json(text: str) -> Load:
+    d = json.loads(text)
+    return Load(accepted=d["accepted"], statuses=Counter(d["statuses"]), seconds=d["seconds"])
+
+
+def main(argv: list[str]) -> int:
+    """python bench/stack_load.py INGRESS_URL N RATE CONCURRENCY FUNCTION PAYLOAD_JSON: one
+    load run, its Load as JSON on stdout (stack.post_jobs_in_ingress runs it with nsenter in
+    the ingress node's network namespace)."""
+    ingress, n, rate, concurrency, function, payload = argv[1:]
+    args = (int(n), float(rate), int(concurrency), function, json.loads(payload))
+    load = asyncio.run(_post_jobs(*args, ingress=ingress))
+    print(to_json(load))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

@@ -37,8 +37,9 @@ from pika.spec import Basic, BasicProperties
 
 from hurtig import amqp, jobs, logs
 from hurtig.handler import Handler, JobContext, load_handler
+from hurtig.health import healthy, worker_health_file
 from hurtig.worker_metrics import WorkerMetrics
-from hurtig.worker_settings import Settings, healthy
+from hurtig.worker_settings import Settings
 
 log = logging.getLogger("hurtig.worker")
 
@@ -282,8 +283,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--health", action="store_true", help="exit 0 when the worker loop is alive")
     args = parser.parse_args(argv)
     if args.health:
-        path = os.environ.get("HURTIG_HEALTH_FILE", "/tmp/hurtig-worker.health")
-        return 0 if healthy(path) else 1
+        return 0 if healthy(worker_health_file()) else 1
     logs.setup(os.environ.get("HURTIG_LOG_LEVEL", "INFO"))
     worker = Worker(Settings.from_env())
     signal.signal(signal.SIGTERM, worker.request_stop)

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import os
-import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from hurtig import amqp
+from hurtig.health import WORKER_HEALTH_FILE, worker_health_file
 
 
 @dataclass(frozen=True)
@@ -22,7 +21,7 @@ class Settings:
     retry_exchange: str = "hurtig.retry"
     dead_exchange: str = "hurtig.dead"
     stop_grace: float = 30.0
-    health_file: str = "/tmp/hurtig-worker.health"
+    health_file: str = WORKER_HEALTH_FILE
     backoff_max: float = 30.0
     amqp_password_file: str | None = None
     amqp_tls: amqp.Tls | None = None
@@ -50,15 +49,7 @@ class Settings:
             retry_exchange=env.get("HURTIG_RETRY_EXCHANGE", "hurtig.retry"),
             dead_exchange=env.get("HURTIG_DEAD_EXCHANGE", "hurtig.dead"),
             stop_grace=float(env.get("HURTIG_STOP_GRACE", "30")),
-            health_file=env.get("HURTIG_HEALTH_FILE", "/tmp/hurtig-worker.health"),
+            health_file=worker_health_file(env),
             metrics_dir=env.get("HURTIG_METRICS_DIR") or None,
             metrics_name=env.get("HURTIG_METRICS_NAME") or env.get("HOSTNAME") or "worker",
         )
-
-
-def healthy(path: str, max_age: float = 30.0) -> bool:
-    """Whether the worker loop touched its health file within max_age seconds."""
-    try:
-        return time.time() - Path(path).stat().st_mtime < max_age
-    except OSError:
-        return False
