@@ -48,6 +48,11 @@ def cpu_by_group(spent: dict[str, float]) -> dict[str, float]:
     return out | {"load": spent["child processes"], "wall": spent["wall"]}
 
 
+def cpu_us_per(used: dict[str, float], count: int) -> dict[str, float]:
+    """µs of CPU each group spent per request or job: cpu_by_group's seconds over `count`."""
+    return {g: round(v / max(count, 1) * 1e6, 1) for g, v in used.items() if g != "wall"}
+
+
 def wrk(
     path: str, post: bool = False, connections: int = WRK_CONNECTIONS, seconds: int = WRK_SECONDS, pace: float = 0
 ) -> dict:
@@ -89,7 +94,7 @@ def wrk(
         "p99_ms": round(pct("99"), 2),
         "non_2xx": non2xx,
         "cpu_s": used,
-        "cpu_us_per_request": {g: round(v / total * 1e6, 1) for g, v in used.items() if g != "wall"},
+        "cpu_us_per_request": cpu_us_per(used, total),
     }
     if errors:
         result["socket_errors"] = errors.group(1).strip()
@@ -154,7 +159,7 @@ def h2load(path: str, post: bool = False, connections: int = MANY_CLIENTS, secon
         "failed": n["failed"],
         "errors": n["errored"] + n["timeout"],
         "cpu_s": used,
-        "cpu_us_per_request": {g: round(v / max(n["total"], 1) * 1e6, 1) for g, v in used.items() if g != "wall"},
+        "cpu_us_per_request": cpu_us_per(used, n["total"]),
     }
     shown = {k: v for k, v in result.items() if k != "cpu_s"}
     print(f"[bench] h2load {'POST' if post else 'GET'} {path}: {shown}", flush=True)

@@ -30,7 +30,7 @@ import autoscale
 import cpu
 import stack
 from http_cases import drained, http_figures
-from loadgen import WRK_CONNECTIONS, WRK_SECONDS, WRK_THREADS, cpu_by_group
+from loadgen import WRK_CONNECTIONS, WRK_SECONDS, WRK_THREADS, cpu_by_group, cpu_us_per
 
 TARGETS = {
     "ingress_ratio": (">=", 0.15),
@@ -97,7 +97,7 @@ def e2e(rate: float, seconds: float) -> dict:
         "non_202": sum(v for k, v in load.statuses.items() if k != "202"),
         "p50_ms": round(percentile(lat, 50), 2),
         "p99_ms": round(percentile(lat, 99), 2),
-        "cpu_us_per_job": {g: round(s * 1e6 / max(1, len(lat)), 1) for g, s in used.items() if g != "wall"},
+        "cpu_us_per_job": cpu_us_per(used, len(lat)),
         "cpu_busy": round(sum(v for g, v in used.items() if g != "wall") / used["wall"] / (os.cpu_count() or 1), 2),
     }
 

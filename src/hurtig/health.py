@@ -1,7 +1,7 @@
 """Container health checks that cost a Python start and little more. Docker runs them every
 few seconds in every container, so they import no AMQP client, HTTP library or settings:
 `hurtig-worker --health` imported pika and cost its container 210 ms of CPU per check
-(14 ms a second per worker at a 15-s interval); this costs about 30.
+(14 ms a second per worker at a 15-s interval); this costs 44 (the container's cgroup).
 
     python3 -m hurtig.health worker            the worker loop touched its health file lately
     python3 -m hurtig.health http HOST PORT PATH   GET answers 200 within 3 s
