@@ -105,6 +105,7 @@ METRICS = web.AppKey("metrics", Metrics)
 SETTINGS = web.AppKey("settings", Settings)
 KEYS = web.AppKey("keys", auth.Keys)
 NAMES = web.AppKey("names", dict[str, bytes])  # each function's name as a JSON string
+JSON = "application/json"
 
 
 def _problem(status: int, reason: str, detail: str, **headers: str) -> web.Response:
@@ -117,12 +118,13 @@ def _reject(request: web.Request, status: int, reason: str, detail: str, **heade
     return _problem(status, reason, detail, **headers)
 
 
-def _admit(request: web.Request, name: str) -> tuple[auth.Client | None, web.Response | None]:
+def _admit(request: web.Request, app: web.Application, name: str) -> tuple[auth.Client | None, web.Response | None]:
     """Who sends the request, or why it may not submit to `name`: 401, 404, 403 or 429."""
-    settings = request.app[SETTINGS]
+    settings = app[SETTINGS]
     client: auth.Client | None = None
     if settings.auth:
-        client = request.app[KEYS].client(request.headers.get("Authorization"))
+        keys = app[KEYS]
+        client = keys.client(request.headers.get("Authorization"))
         if client is None:
             wrong = "Authorization" in request.headers
             challenge = 'Bearer realm="hurtig"' + (', error="invalid_token"' if wrong else "")
@@ -134,26 +136,33 @@ def _admit(request: web.Request, name: str) -> tuple[auth.Client | None, web.Res
         challenge = 'Bearer realm="hurtig", error="insufficient_scope"'
         detail = f"this API key may not call {name!r}"
         return client, _reject(request, 403, "forbidden", detail, **{"WWW-Authenticate": challenge})
-    if client is not None and (wait := request.app[KEYS].wait(client)):
+    if client is not None and client.rate and (wait := keys.wait(client)):
         detail = "too many requests with this API key: retry later"
         return client, _reject(request, 429, "rate_limited", detail, **{"Retry-After": str(math.ceil(wait))})
     return client, None
 
 
 async def submit_job(request: web.Request) -> web.Response:
-    settings = request.app[SETTINGS]
+    app = request.app  # each of its objects looked up once: this is the hot path
+    settings = app[SETTINGS]
     name = request.match_info["name"]
-    client, refused = _admit(request, name)
+    client, refused = _admit(request, app, name)
     if refused is not None:
         return refused
-    if request.content_type != "application/json":
+    # the exact header needs no parsing; a parameter (charset=utf-8) goes through aiohttp's parser
+    if request.headers.get("Content-Type") != JSON and request.content_type != JSON:
         return _reject(request, 415, "unsupported_media_type", "send the job as application/json")
-    if request.content_length is not None and request.content_length > settings.max_body:
+    length = request.content_length
+    if length is not None and length > settings.max_body:
         return _reject(request, 413, "too_large", f"the body may be at most {settings.max_body} bytes")
-    try:
-        raw = await request.read()
-    except web.HTTPRequestEntityTooLarge:
-        return _reject(request, 413, "too_large", f"the body may be at most {settings.max_body} bytes")
+    content = request.content
+    if length is not None and content.is_eof():
+        raw = content.read_nowait()  # the whole body has arrived (within max_body, checked above)
+    else:
+        try:
+            raw = await request.read()  # chunked or still arriving: aiohttp enforces max_body
+        except web.HTTPRequestEntityTooLarge:
+            return _reject(request, 413, "too_large", f"the body may be at most {settings.max_body} bytes")
     try:
         payload = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError):
@@ -165,9 +174,10 @@ async def submit_job(request: web.Request) -> web.Response:
         return _reject(request, 400, "invalid_idempotency_key", "Idempotency-Key: 1 to 200 visible ASCII characters")
     job_id = jobs.new_id(client.name if client else "", name, key)
     body = jobs.envelope(job_id, name, raw, jobs.timestamp(), key)
+    metrics = app[METRICS]
     started = time.perf_counter()
     try:
-        await request.app[PUBLISHER].publish(name, job_id, body)
+        await app[PUBLISHER].publish(name, job_id, body)
     except Unavailable as exc:
         return _reject(
             request,
@@ -176,11 +186,11 @@ async def submit_job(request: web.Request) -> web.Response:
             "the job was not accepted; retry later",
             **{"Retry-After": str(settings.retry_after)},
         )
-    request.app[METRICS].observe(time.perf_counter() - started)
-    request.app[METRICS].accepted[name] += 1
-    answer = b'{"job_id":"' + job_id.encode() + b'","function":' + request.app[NAMES][name] + b',"status":"accepted"}'
-    location = f"/v1/functions/{name}/jobs/{job_id}"
-    return web.Response(body=answer, status=202, content_type="application/json", headers={"Location": location})
+    metrics.observe(time.perf_counter() - started)
+    metrics.accepted[name] += 1
+    answer = b'{"job_id":"' + job_id.encode() + b'","function":' + app[NAMES][name] + b',"status":"accepted"}'
+    headers = {"Content-Type": JSON, "Location": f"/v1/functions/{name}/jobs/{job_id}"}
+    return web.Response(body=answer, status=202, headers=headers)
 
 
 async def healthz(request: web.Request) -> web.Response:
