@@ -12,6 +12,8 @@ import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import orjson
+
 from hurtig import api, auth, jobs
 from hurtig.publisher import Brokers, Publisher, Unavailable
 
@@ -66,8 +68,8 @@ async def app(scope: dict[str, Any], receive: Receive, send: Send) -> None:
         body += message.get("body", b"")
         more = message.get("more_body", False)
     try:
-        payload = json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError, RecursionError):
+        payload = orjson.loads(body)  # as hurtig.api
+    except orjson.JSONDecodeError:
         await answer(send, 400, b"{}")
         return
     if jobs.too_deep(body, payload):

@@ -157,6 +157,8 @@ def test_a_chunked_body_or_a_charset_is_read_whole_and_bounded(api_env, broker):
         (None, {"Content-Type": "text/plain"}, b"{}", 415),
         (None, {}, b"{not json", 400),
         (None, {}, b'{"a": "\xff"}', 400),
+        (None, {}, b'{"a": NaN}', 400),  # not JSON (RFC 8259), though Python's json reads it
+        (None, {}, b'{"a": "\\ud800"}', 400),  # a lone surrogate: no UTF-8 for a worker to decode
         (None, {}, b"[" * 100_000 + b"]" * 100_000, 413),
         (None, {}, b"[" * 2000 + b"]" * 2000, 400),  # nested deeper than 64 levels
         (None, {}, b"[" * 65 + b"]" * 65, 400),

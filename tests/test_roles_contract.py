@@ -60,3 +60,25 @@ def test_templates_start_with_ansible_managed(role: Path) -> None:
     for tpl in sorted((role / "templates").glob("**/*.j2")):
         lines = [ln for ln in tpl.read_text().splitlines() if not ln.startswith("#!")]
         assert lines and lines[0].startswith("{{ ansible_managed | comment"), tpl.name
+
+
+def _bool_options() -> set[str]:
+    """Every option any role declares `type: bool` (a role reads the shared hurtig_* too)."""
+    return {name for role in ROLES for name, spec in _options(role).items() if (spec or {}).get("type") == "bool"}
+
+
+def test_a_bool_option_is_tested_through_the_bool_filter() -> None:
+    """`-e api_auth=false` passes the string "false", which Jinja's `if` takes as true:
+    every inline test of a declared bool is `if var | bool` (the api role once started the
+    API with its key check on and its keys file removed)."""
+    names = "|".join(sorted(_bool_options(), key=len, reverse=True))
+    bare = re.compile(rf"\bif\s+(?:not\s+)?({names})\b(?!\s*\|\s*bool)")
+    found = [
+        f"{path.relative_to(ROOT)}:{n}: {m.group(1)}"
+        for role in ROLES
+        for path in sorted(role.rglob("*"))
+        if path.suffix in {".yml", ".j2"} and path.is_file() and "node_modules" not in path.parts
+        for n, line in enumerate(path.read_text().splitlines(), 1)
+        for m in bare.finditer(line)
+    ]
+    assert found == []

@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import orjson
 from aiohttp import web
 
 from hurtig import amqp, auth, jobs, logs, openapi, serve
@@ -163,9 +164,9 @@ async def submit_job(request: web.Request) -> web.Response:
             raw = await request.read()  # chunked or still arriving: aiohttp enforces max_body
         except web.HTTPRequestEntityTooLarge:
             return _reject(request, 413, "too_large", f"the body may be at most {settings.max_body} bytes")
-    try:
-        payload = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError, RecursionError):
+    try:  # orjson: RFC 8259 strictly (no NaN, no lone surrogates), UTF-8 only, 5x json's speed
+        payload = orjson.loads(raw)
+    except orjson.JSONDecodeError:
         return _reject(request, 400, "invalid_json", "the body is not valid UTF-8 JSON")
     if jobs.too_deep(raw, payload):
         return _reject(request, 400, "too_deep", f"JSON nested deeper than {jobs.MAX_DEPTH} levels")
