@@ -130,26 +130,6 @@ def test_202_only_after_the_message_is_in_the_queue(api_env, broker):
     assert message["submitted_at"]
 
 
-def test_a_chunked_body_or_a_charset_is_read_whole_and_bounded(api_env, broker):
-    """A body without Content-Length (chunked) is read to its end, and max_body (4096 here)
-    still holds; `application/json; charset=utf-8` is JSON. The API's fast path (a body
-    already whole, the exact header) must not change either."""
-    api, name, queue = api_env
-    url, auth_header = f"{api.base}/v1/functions/{name}/jobs", {"Authorization": f"Bearer {api.key}"}
-
-    def chunked(*parts: bytes, content_type: str = "application/json") -> requests.Response:
-        headers = {**auth_header, "Content-Type": content_type}
-        return requests.post(url, data=iter(parts), headers=headers, timeout=10)
-
-    r = chunked(b'{"task": ', b'"in two chunks"}')
-    assert r.status_code == 202, r.text
-    assert chunked(b"[" + b"1," * 2100, b"1]").status_code == 413  # 4,203 bytes
-    r = api.post(name, {"task": "charset"}, **{"Content-Type": "application/json; charset=utf-8"})
-    assert r.status_code == 202, r.text
-    bodies = [json.loads(body)["payload"] for _, body in broker.get_all(queue)]
-    assert bodies == [{"task": "in two chunks"}, {"task": "charset"}]
-
-
 @pytest.mark.parametrize(
     ("path", "headers", "data", "status"),
     [

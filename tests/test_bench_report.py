@@ -49,6 +49,20 @@ def test_runs_combine_to_medians_with_ranges():
         report.ROWS.pop()
 
 
+def test_auth_overhead_cancels_a_drifting_rate():
+    import http_cases  # noqa: PLC0415 - bench/ is on the path above
+
+    # every run 5 % faster than the one before it, keys or not: the ratio stays 1
+    rates = [100 * 1.05**i for i in range(6)]  # on0 (the jobs case), off, on, off, on, off
+    on = [{"rps": rates[i]} for i in (0, 2, 4)]
+    off = [{"rps": rates[i]} for i in (1, 3, 5)]
+    assert abs(http_cases.bracketed_ratio(on, off) - 1) < 0.002
+    # a check that costs 10 %: each run with keys at 0.9 of its neighbours
+    on = [{"rps": 90.0}, {"rps": 90.0}, {"rps": 90.0}]
+    off = [{"rps": 100.0}] * 3
+    assert http_cases.bracketed_ratio(on, off) == 0.9
+
+
 def test_h2load_output_read():
     import loadgen  # noqa: PLC0415
 
