@@ -137,7 +137,7 @@ def _admit(request: web.Request, app: web.Application, name: str) -> tuple[auth.
         challenge = 'Bearer realm="hurtig", error="insufficient_scope"'
         detail = f"this API key may not call {name!r}"
         return client, _reject(request, 403, "forbidden", detail, **{"WWW-Authenticate": challenge})
-    if client is not None and client.rate and (wait := keys.wait(client)):
+    if client is not None and (wait := keys.wait(client)):
         detail = "too many requests with this API key: retry later"
         return client, _reject(request, 429, "rate_limited", detail, **{"Retry-After": str(math.ceil(wait))})
     return client, None
