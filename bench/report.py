@@ -220,6 +220,8 @@ def main() -> int:
         # rows measured apart from the rest: bench/run.py --site-only, bench/autoscale.py alone
         if "site_date" in results:
             parts += [f"(The `site_*` rows: `bench/run.py --site-only`, {results['site_date']}.)", ""]
+        if "scale_date" in results:
+            parts += [f"(The `scale_up_s` row: `bench/run.py --scale-only`, {results['scale_date']}.)", ""]
         scale = results.get("autoscale")
         if scale and scale.get("date", results["date"]) < results["date"]:  # a full run measures it later
             parts += [f"(The `autoscale_*` rows: `bench/autoscale.py` alone, {scale['date']}.)", ""]

@@ -24,6 +24,7 @@ import resource
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import autoscale
@@ -131,6 +132,13 @@ def scale_up(frm: int, to: int) -> float:
     return round(time.monotonic() - t0, 1)
 
 
+def scale_figures(r: dict, runs: int) -> None:
+    """`runs` scale-ups of 2 -> 6 replicas (each from 2 attached consumers): the median, its range."""
+    ups = combine([{"scale_up_s": scale_up(2, 6)} for _ in range(runs)])
+    r["scale_up_s"] = ups["scale_up_s"]
+    r.setdefault("ranges", {})["scale_up_s"] = ups.get("ranges", {}).get("scale_up_s", [r["scale_up_s"]] * 2)
+
+
 def site_figures(r: dict, runs: int, first_s: float) -> None:
     """Time `runs` idempotent re-runs of site.yml on the converged stack: the median, its
     range, the task counts of the first converge and the re-run, the ratio to `first_s`."""
@@ -161,6 +169,19 @@ def targets(r: dict) -> dict:
     }
 
 
+def update_only(out: str, what: str, measure: Callable[[dict], None]) -> int:
+    """--site-only, --scale-only: measure those figures into the existing results; the others
+    stay those of their run, and `<what>_date` says when these were taken."""
+    r = json.loads(Path(out).read_text())
+    measure(r)
+    r[f"{what}_date"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    r["targets"] = targets(r)
+    Path(out).write_text(json.dumps(r, indent=2) + "\n")
+    ranges = r.get("ranges", {})
+    print({k: (v, ranges.get(k)) for k, v in r.items() if k.startswith(what)})
+    return 0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--idle-s", type=float, default=float(os.environ.get("IDLE_S", "60")))
@@ -170,17 +191,14 @@ def main() -> int:
     ap.add_argument("--runs", type=int, default=int(os.environ.get("RUNS", "3")), help="runs of the wrk cases")
     ap.add_argument("--http-only", action="store_true", help="only the wrk cases (a before/after comparison)")
     ap.add_argument("--site-only", action="store_true", help="only the re-runs of site.yml, into the existing --out")
+    ap.add_argument("--scale-only", action="store_true", help="only the scale-ups of scale.yml, as --site-only")
     args = ap.parse_args()
     if args.site_only and not args.site_first_s:  # else the ratio would keep an older first converge
         ap.error("--site-only needs --site-first-s (the first converge of the stack being re-run)")
-    if args.site_only:  # the other figures stay those of their run; site_date says when these were taken
-        r = json.loads(Path(args.out).read_text())
-        site_figures(r, args.runs, args.site_first_s)
-        r["site_date"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-        r["targets"] = targets(r)
-        Path(args.out).write_text(json.dumps(r, indent=2) + "\n")
-        print({k: r.get(k) for k in ("site_first_s", "site_rerun_s", "site_rerun_ratio", "site_tasks")})
-        return 0
+    if args.site_only:
+        return update_only(args.out, "site", lambda r: site_figures(r, args.runs, args.site_first_s))
+    if args.scale_only:
+        return update_only(args.out, "scale", lambda r: scale_figures(r, args.runs))
     # wrk holds a socket per client: the soft open-files limit up to the hard one
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
@@ -212,7 +230,7 @@ def main() -> int:
     r["warm_p99_ms"] = r["e2e_sweep"][0]["p99_ms"]
     r["idle_vs_warm_p99"] = round(r["first_job_after_idle_ms"] / r["warm_p99_ms"], 2)
 
-    r["scale_up_s"] = scale_up(2, 6)
+    scale_figures(r, args.runs)
     jobs_n, ms = 600, 20
     six = drain(6, jobs_n, ms)
     two = drain(2, jobs_n, ms)
