@@ -66,3 +66,23 @@ def snapshot(containers: list[str]) -> dict[str, float]:
 def spent(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
     """CPU seconds per part between two snapshots (the parts in both), and `wall` seconds."""
     return {k: round(after[k] - before[k], 3) for k in before if k in after}
+
+
+def _ticks() -> tuple[int, int]:
+    """The machine's CPU ticks since boot: (busy, idle), iowait counted idle."""
+    f = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return f[0] + f[1] + f[2] + f[5] + f[6] + f[7], f[3] + f[4]
+
+
+def settle(limit: float = 0.15, window: float = 5.0, timeout: float = 300.0) -> dict[str, float]:
+    """Wait until the whole machine is at most `limit` busy over `window` seconds (earlier
+    cases' backlogs processed, autoscaled replicas stopped), as it was for a first converge.
+    Returns the seconds waited and the busy share of the last window."""
+    t0 = time.monotonic()
+    while True:
+        b0, i0 = _ticks()
+        time.sleep(window)
+        b1, i1 = _ticks()
+        busy = (b1 - b0) / max(1, b1 - b0 + i1 - i0)
+        if busy <= limit or time.monotonic() - t0 > timeout:
+            return {"waited_s": round(time.monotonic() - t0, 1), "busy": round(busy, 3)}

@@ -220,6 +220,13 @@ def main() -> int:
         # rows measured apart from the rest: bench/run.py --site-only, bench/autoscale.py alone
         if "site_date" in results:
             parts += [f"(The `site_*` rows: `bench/run.py --site-only`, {results['site_date']}.)", ""]
+        if settle := results.get("site_settle"):
+            waits = ", ".join(f"{w['waited_s']:g}" for w in settle)
+            busy = max(w["busy"] for w in settle)
+            rest = f"waited {waits} s, until at most {busy:.0%} of the two cores were busy over 5 s"
+            parts += [f"(Each re-run of site.yml started on a machine at rest, as the first converge did: {rest}.)", ""]
+        if "many_clients_date" in results:
+            parts += [f"(The `many_clients_*` rows: `bench/run.py --many-only`, {results['many_clients_date']}.)", ""]
         if "scale_date" in results:
             parts += [f"(The `scale_up_s` row: `bench/run.py --scale-only`, {results['scale_date']}.)", ""]
         scale = results.get("autoscale")
