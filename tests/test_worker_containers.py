@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import base64
-import json
+from pathlib import Path
 
 import pytest
+import yaml
 from ansible.errors import AnsibleFilterError
 from conftest import load_plugin
 
@@ -52,7 +52,7 @@ SETTINGS = {
     "stop_grace": 10, "amqp_urls": "amqps://{user}:{password}@10.0.0.1:5671/hurtig", "tls": True,
     "secret_dir": "/etc/hurtig/worker", "output_dir": "/var/lib/hurtig/output", "tls_dir": "/etc/hurtig/worker-tls",
     "retry_exchange": "hurtig.retry", "dead_exchange": "hurtig.dead", "log_level": "INFO", "extra_env": {},
-    "task_digest": "t1", "metrics_dir": "/var/lib/hurtig/worker-metrics",
+    "metrics_dir": "/var/lib/hurtig/worker-metrics",
 }  # fmt: skip
 
 
@@ -75,7 +75,8 @@ def test_container_arguments_from_the_function_and_the_role():
     assert (args["env"]["HURTIG_STOP_GRACE"], args["env"]["HURTIG_INPUT_DIRS"]) == ("38", "/srv/in")
     assert {"type": "bind", "source": "/srv/in", "target": "/srv/in", "read_only": True} in args["mounts"]
     assert args["mounts"][-1]["target"] == "/run/secrets/hurtig-tls"
-    assert args["labels"] == {"org.hurtig.role": "worker", "org.hurtig.function": "a", "org.hurtig.replica": "1"}
+    assert args["labels"] == {"org.hurtig.role": "worker", "org.hurtig.function": "a", "org.hurtig.replica": "1",
+                              plugin.SETTINGS_LABEL: a["digest"]}  # fmt: skip
     # its figures go to the node's metrics directory, under its own name (hurtig.worker_metrics)
     assert {"type": "bind", "source": "/var/lib/hurtig/worker-metrics", "target": "/var/lib/hurtig-metrics"} in args[
         "mounts"
@@ -90,50 +91,60 @@ def test_container_arguments_from_the_function_and_the_role():
     assert all(m["target"] != "/run/secrets/hurtig-tls" for m in plain["args"]["mounts"])
 
 
-def test_the_digest_changes_with_any_argument_and_with_the_task_file():
+def test_the_digest_changes_with_any_argument_but_the_state():
     fn = {"name": "a", "handler": "m:f"}
     [base] = specs([fn])
     assert specs([fn])[0]["digest"] == base["digest"]
     for other in (specs([{**fn, "prefetch": 2}]), specs([fn], image="hurtig/runtime:trixie-def"),
-                  specs([fn], extra_env={"X": "1"}), specs([fn], task_digest="t2")):  # fmt: skip
+                  specs([fn], extra_env={"X": "1"}), specs([fn], memory="512m")):  # fmt: skip
         assert other[0]["digest"] != base["digest"]
+    # a replica of an autoscaled function keeps its digest whether it is to run or only exist
+    auto = {"name": "b", "handler": "m:f", "autoscale": {"min": 3, "max": 6}}  # w1: 2 of 6, 1 of min 3
+    [_, created] = specs([auto])
+    [_, started] = specs([{**auto, "autoscale": {"min": 6, "max": 6}}])
+    assert (created["state"], started["state"]) == ("present", "started")
+    assert created["digest"] == started["digest"]
 
 
-def running(*containers: tuple[str, str]) -> dict:
-    return {"containers": [{"Names": [f"/{n}"], "State": s} for n, s in containers]}
+def test_the_container_task_passes_every_argument_from_the_spec_and_nothing_else():
+    """The digest covers what the task passes to Docker only if the task passes item.args alone."""
+    tasks = yaml.safe_load((Path(__file__).parents[1] / "roles/worker/tasks/main.yml").read_text())
+    [task] = [t for t in tasks if "worker_containers_to_run" in str(t.get("loop", ""))]
+    params = task["community.docker.docker_container"]
+    assert params == {k: f"{{{{ item.args.{k} }}}}" for k in specs([{"name": "a", "handler": "m:f"}])[0]["args"]}
 
 
-def test_only_containers_not_as_last_applied_go_through_their_task():
+def running(*containers: tuple[str, str], digests: dict[str, str] | None = None) -> dict:
+    return {"containers": [{"Names": [f"/{n}"], "State": s, "Labels": {plugin.SETTINGS_LABEL: (digests or {}).get(n)}}
+                           for n, s in containers]}  # fmt: skip
+
+
+def test_only_containers_without_their_digest_or_state_go_through_their_task():
     fns = [{"name": "a", "handler": "m:f", "replicas": 2}]
     s = specs(fns)
-    applied = {c["name"]: c["digest"] for c in s}
+    d = {c["name"]: c["digest"] for c in s}
     to_run = plugin.worker_containers_to_run
-    assert to_run(s, running(("hurtig-a-1", "running"), ("hurtig-a-2", "running")), applied) == []
-    assert to_run(s, running(("hurtig-a-1", "running")), applied) == s[1:]  # removed by hand
-    assert to_run(s, running(("hurtig-a-1", "running"), ("hurtig-a-2", "exited")), applied) == s[1:]  # stopped
-    assert to_run(s, running(("hurtig-a-1", "running"), ("hurtig-a-2", "running")), {"hurtig-a-1": "old"}) == s
-    assert to_run(s, {}, applied) == s
+    assert to_run(s, running(("hurtig-a-1", "running"), ("hurtig-a-2", "running"), digests=d)) == []
+    assert to_run(s, running(("hurtig-a-1", "running"), digests=d)) == s[1:]  # removed by hand
+    assert to_run(s, running(("hurtig-a-1", "running"), ("hurtig-a-2", "exited"), digests=d)) == s[1:]  # stopped
+    old = {**d, "hurtig-a-2": "old"}
+    assert to_run(s, running(("hurtig-a-1", "running"), ("hurtig-a-2", "running"), digests=old)) == s[1:]
+    assert to_run(s, running(("hurtig-a-1", "running"), ("hurtig-a-2", "running"))) == s  # no label: before 1.1.4
+    assert to_run(s, {}) == s
 
 
 def test_a_created_container_of_an_autoscaled_function_only_has_to_exist():
     s = specs([{"name": "b", "handler": "m:f", "autoscale": {"min": 3, "max": 6}}])  # w1: 2 of 6, 1 of min 3
-    applied = {c["name"]: c["digest"] for c in s}
+    d = {c["name"]: c["digest"] for c in s}
     assert [c["state"] for c in s] == ["started", "present"]
     assert (
-        plugin.worker_containers_to_run(s, running(("hurtig-b-1", "running"), ("hurtig-b-2", "created")), applied) == []
+        plugin.worker_containers_to_run(s, running(("hurtig-b-1", "running"), ("hurtig-b-2", "created"), digests=d))
+        == []
     )
     assert (
-        plugin.worker_containers_to_run(s, running(("hurtig-b-1", "exited"), ("hurtig-b-2", "running")), applied)
+        plugin.worker_containers_to_run(s, running(("hurtig-b-1", "exited"), ("hurtig-b-2", "running"), digests=d))
         == s[:1]
     )
-
-
-def test_the_recorded_digests_read_back():
-    read = {"content": base64.b64encode(json.dumps({"hurtig-a-1": "d1"}).encode()).decode()}
-    assert plugin.worker_applied(read) == {"hurtig-a-1": "d1"}
-    assert plugin.worker_applied({"failed": True, "msg": "file not found"}) == {}
-    assert plugin.worker_applied({"content": "bm90IGpzb24="}) == {}  # "not json"
-    assert plugin.worker_applied({"content": base64.b64encode(b"[1]").decode()}) == {}
 
 
 def test_stale_containers_are_those_no_function_asks_for():

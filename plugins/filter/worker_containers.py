@@ -12,9 +12,10 @@ worker_autoscale_config(containers, stop_grace): what the controller (hurtig-aut
 HURTIG_AUTOSCALE_FUNCTIONS) needs of each autoscaled function of the node.
 
 worker_container_specs(containers, settings): per container, every argument of its
-community.docker.docker_container task (`args`) and a `digest` of them and of the task
-file that passes them on. A re-run skips a container whose digest is the one recorded
-when the task last ran for it and that is in the state it asks for (worker_containers_to_run).
+community.docker.docker_container task (`args`; the task passes nothing else) and a `digest`
+of them but the state, which the container carries as its label SETTINGS_LABEL. A re-run
+skips a container that has the digest it asks for and is in the state it asks for
+(worker_containers_to_run): the node's containers, not a file beside them, say what was applied.
 
 worker_stale_containers(running, desired, only_function): the worker containers on the node
 that no function asks for (a removed function, replicas scaled away); with only_function,
@@ -26,13 +27,15 @@ replica count, or an autoscaled one's bounds (min, max), replaced (playbooks/sca
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import json
 from typing import Any
 
 from ansible.errors import AnsibleFilterError
+
+# The label with the digest of a container's settings (a changed digest changes the label:
+# Docker recreates the container, as it would for most settings anyway)
+SETTINGS_LABEL = "org.hurtig.settings"
 
 
 def _share(total: int, index: int, count: int) -> int:
@@ -151,38 +154,30 @@ def worker_container_specs(containers: list[dict[str, Any]], settings: dict[str,
                             "retries": 3, "start_period": "30s"},
             "labels": {"org.hurtig.role": "worker", "org.hurtig.function": fn["name"],
                        "org.hurtig.replica": str(c["index"])},
+            "comparisons": {"env": "strict", "labels": "strict"},
         }  # fmt: skip
-        text = json.dumps([args, settings.get("task_digest", "")], sort_keys=True)
-        out.append(
-            {"name": c["name"], "state": c["state"], "args": args, "digest": hashlib.sha1(text.encode()).hexdigest()}
-        )
+        # not the state: a replica of an autoscaled function that is to be started, or only
+        # created, is the same container (the autoscaler starts and stops it)
+        text = json.dumps({k: v for k, v in args.items() if k != "state"}, sort_keys=True)
+        digest = hashlib.sha1(text.encode()).hexdigest()
+        args["labels"][SETTINGS_LABEL] = digest
+        out.append({"name": c["name"], "state": c["state"], "args": args, "digest": digest})
     return out
 
 
-def worker_applied(slurped: Any) -> dict[str, str]:
-    """The digests recorded on the node (an ansible.builtin.slurp result); {} when the file
-    is missing or unreadable, so every container goes through its task."""
-    try:
-        data = json.loads(base64.b64decode(slurped["content"]))
-    except (KeyError, TypeError, ValueError, binascii.Error):
-        return {}
-    return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
-
-
-def worker_containers_to_run(
-    specs: list[dict[str, Any]], running: Any, applied: dict[str, str]
-) -> list[dict[str, Any]]:
-    """The specs whose task must run: never recorded with this digest, missing from the node,
-    or not running where they should (a `present` one, which the autoscaler starts and
-    stops, only has to exist)."""
+def worker_containers_to_run(specs: list[dict[str, Any]], running: Any) -> list[dict[str, Any]]:
+    """The specs whose task must run: missing from the node, labelled with another digest
+    (or none), or not running where they should (a `present` one, which the autoscaler
+    starts and stops, only has to exist). `running`: community.docker.docker_host_info's
+    result, with verbose_output."""
     state = {}
     for c in (running or {}).get("containers") or []:
         for name in c.get("Names") or []:
-            state[name.lstrip("/")] = c.get("State", "")
+            state[name.lstrip("/")] = (c.get("State", ""), (c.get("Labels") or {}).get(SETTINGS_LABEL))
     return [
         s for s in specs
-        if applied.get(s["name"]) != s["digest"] or s["name"] not in state
-        or (s["state"] == "started" and state[s["name"]] != "running")
+        if s["name"] not in state or state[s["name"]][1] != s["digest"]
+        or (s["state"] == "started" and state[s["name"]][0] != "running")
     ]  # fmt: skip
 
 
@@ -215,7 +210,6 @@ class FilterModule:
             "worker_containers": worker_containers,
             "worker_autoscale_config": worker_autoscale_config,
             "worker_container_specs": worker_container_specs,
-            "worker_applied": worker_applied,
             "worker_containers_to_run": worker_containers_to_run,
             "worker_stale_containers": worker_stale_containers,
             "worker_rescaled": worker_rescaled,

@@ -164,8 +164,8 @@ def test_scale_up_and_down_with_changes_only_on_the_first_run(host):
 
 
 def test_a_changed_setting_reaches_the_containers_and_an_unchanged_one_costs_no_docker_call(host):
-    """A re-run skips a container whose settings' digest is the one last applied
-    (/var/lib/hurtig/worker-containers.json); a changed setting goes through Docker."""
+    """A re-run skips a container that carries its settings' digest (label org.hurtig.settings);
+    a changed setting goes through Docker."""
     scale = str(ROOT / "playbooks/scale.yml")
     sleep_id = host.check_output("docker inspect -f '{{.Id}}' hurtig-sleep-1")
     record_id = host.check_output("docker inspect -f '{{.Id}}' hurtig-record-1")
