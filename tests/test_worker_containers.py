@@ -129,7 +129,7 @@ def test_only_containers_without_their_digest_or_state_go_through_their_task():
     assert to_run(s, running(("hurtig-a-1", "running"), ("hurtig-a-2", "exited"), digests=d)) == s[1:]  # stopped
     old = {**d, "hurtig-a-2": "old"}
     assert to_run(s, running(("hurtig-a-1", "running"), ("hurtig-a-2", "running"), digests=old)) == s[1:]
-    assert to_run(s, running(("hurtig-a-1", "running"), ("hurtig-a-2", "running"))) == s  # no label: before 1.1.4
+    assert to_run(s, running(("hurtig-a-1", "running"), ("hurtig-a-2", "running"))) == s  # no label: made before 2.0.0
     assert to_run(s, {}) == s
 
 
