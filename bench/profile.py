@@ -3,6 +3,12 @@
     py-spy record --pid <an API serving process> --duration 12 --rate 250 --format raw -o P.txt
     (while wrk posts jobs: bench/run.py's jobs case)
     python bench/profile.py P.txt [API µs per job]
+    python bench/profile.py --compare JOB.txt JOB_REQUESTS HEALTHZ.txt HEALTHZ_REQUESTS
+
+The second form sets two profiles of one process side by side (a job against a `/healthz`,
+or 4,096 clients against 64): each function's samples, its callees included, per 1,000
+requests of its run, largest difference first. Neither needs categories, but both need a
+process outside a container, where py-spy can tell an idle event loop from a busy one.
 
 py-spy's raw format is one collapsed stack per line with its sample count. A sample goes to
 the first category whose marker occurs in its stack; `event loop, other` is what is left:
@@ -56,7 +62,38 @@ def categorise(path: Path) -> dict[str, int]:
     return dict(counts.most_common())
 
 
+def inclusive(path: Path, requests: int) -> dict[str, float]:
+    """Samples per 1,000 requests in which each function is on the stack (once per sample),
+    and `(total)` for all of them."""
+    counts: collections.Counter[str] = collections.Counter()
+    for line in path.read_text().splitlines():
+        stack, _, n = line.rpartition(" ")
+        if not stack:
+            continue
+        counts["(total)"] += int(n)
+        for name in {frame.split(" (")[0] for frame in stack.split(";")}:
+            counts[name] += int(n)
+    return {name: n * 1000 / max(requests, 1) for name, n in counts.items()}
+
+
+def compare(a: dict[str, float], b: dict[str, float], rows: int = 25) -> list[str]:
+    """A markdown table of two `inclusive` profiles, the largest difference first."""
+    # the frames on every stack of both (the process's main, the event loop's run) say nothing
+    everywhere = {k for k in a if k != "(total)" and a[k] == a["(total)"] and b.get(k) == b.get("(total)")}
+    names = sorted((set(a) | set(b)) - everywhere, key=lambda k: (k != "(total)", -(a.get(k, 0) - b.get(k, 0)), k))
+    lines = ["| function | first | second | difference |", "|---|---|---|---|"]
+    for name in names[: rows + 1]:
+        x, y = a.get(name, 0.0), b.get(name, 0.0)
+        lines.append(f"| {name} | {x:.2f} | {y:.2f} | {x - y:+.2f} |")
+    return lines
+
+
 def main(argv: list[str]) -> int:
+    if argv and argv[0] == "--compare":
+        first = inclusive(Path(argv[1]), int(argv[2]))
+        second = inclusive(Path(argv[3]), int(argv[4]))
+        print("\n".join(compare(first, second)))
+        return 0
     counts = categorise(Path(argv[0]))
     us = float(argv[1]) if len(argv) > 1 else 0.0
     total = sum(counts.values())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import sys
 import xml.dom.minidom
@@ -78,3 +79,21 @@ time for connect:        0us         0us         0us         0us     0.00%
     assert (n["total"], n["succeeded"], n["failed"], n["errored"], n["timeout"]) == (126542, 126530, 12, 3, 2)
     assert (n["2xx"], n["5xx"]) == (126530, 7)
     assert (n["min_ms"], n["max_ms"], n["mean_ms"]) == (0.253, 2000.0, 660.15)
+
+
+def test_profiles_compare_per_thousand_requests(tmp_path):
+    # by path: `import profile` may find the standard library's module of that name
+    spec = importlib.util.spec_from_file_location("bench_profile", ROOT / "bench" / "profile.py")
+    bench_profile = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench_profile)
+    job = tmp_path / "job.txt"
+    job.write_text("run (a.py:1);handle (b.py:2);submit (c.py:3) 6\nrun (a.py:1);handle (b.py:2) 4\nrun (a.py:1) 2\n")
+    healthz = tmp_path / "healthz.txt"
+    healthz.write_text("run (a.py:1);handle (b.py:2) 3\n")
+    a, b = bench_profile.inclusive(job, 2000), bench_profile.inclusive(healthz, 1000)
+    assert a == {"(total)": 6.0, "run": 6.0, "handle": 5.0, "submit": 3.0}
+    assert b["handle"] == 3.0
+    lines = bench_profile.compare(a, b)
+    assert lines[2].startswith("| (total) | 6.00 | 3.00 | +3.00")
+    # by difference; `run`, on every stack of both, is left out
+    assert [line.split(" | ")[0] for line in lines[3:]] == ["| submit", "| handle"]
