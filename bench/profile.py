@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import collections
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 CATEGORIES = [
@@ -50,15 +51,20 @@ CATEGORIES = [
 OTHER = "event loop, other"
 
 
+def samples(path: Path) -> Iterator[tuple[str, int]]:
+    """Each collapsed stack of a raw py-spy profile with its sample count."""
+    for line in path.read_text().splitlines():
+        stack, _, n = line.rpartition(" ")
+        if stack:
+            yield stack, int(n)
+
+
 def categorise(path: Path) -> dict[str, int]:
     """Samples per category, largest first."""
     counts: collections.Counter[str] = collections.Counter()
-    for line in path.read_text().splitlines():
-        stack, _, n = line.rpartition(" ")
-        if not stack:
-            continue
+    for stack, n in samples(path):
         name = next((c for c, markers in CATEGORIES if any(m in stack for m in markers)), OTHER)
-        counts[name] += int(n)
+        counts[name] += n
     return dict(counts.most_common())
 
 
@@ -66,13 +72,10 @@ def inclusive(path: Path, requests: int) -> dict[str, float]:
     """Samples per 1,000 requests in which each function is on the stack (once per sample),
     and `(total)` for all of them."""
     counts: collections.Counter[str] = collections.Counter()
-    for line in path.read_text().splitlines():
-        stack, _, n = line.rpartition(" ")
-        if not stack:
-            continue
-        counts["(total)"] += int(n)
+    for stack, n in samples(path):
+        counts["(total)"] += n
         for name in {frame.split(" (")[0] for frame in stack.split(";")}:
-            counts[name] += int(n)
+            counts[name] += n
     return {name: n * 1000 / max(requests, 1) for name, n in counts.items()}
 
 
