@@ -30,8 +30,9 @@ from pathlib import Path
 import autoscale
 import cpu
 import stack
+from e2e import e2e_figures
 from http_cases import drained, http_figures, many_figures
-from loadgen import WRK_CONNECTIONS, WRK_SECONDS, WRK_THREADS, cpu_by_group, cpu_us_per
+from loadgen import WRK_CONNECTIONS, WRK_SECONDS, WRK_THREADS
 
 TARGETS = {
     "ingress_ratio": (">=", 0.15),
@@ -72,44 +73,6 @@ def combine(runs: list[dict]) -> dict:
             out[key] = statistics.median_low(values) if isinstance(values[0], int) else statistics.median(values)
             ranges[key] = [min(values), max(values)]
     return out | {"runs": len(runs), "ranges": ranges}
-
-
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
-
-
-def e2e(rate: float, seconds: float) -> dict:
-    """POST leaving the client -> the record handler starting, open loop at `rate`/s. The
-    client (Python, aiohttp) runs in the ingress node's network namespace against its
-    loopback, as wrk does; the CPU each group spent per job covers the load and its
-    processing (from the first POST until the last job started)."""
-    stack.wait_for(lambda: drained("jobs.record"), 300, "jobs.record drained")
-    stack.reset_processed()
-    before = cpu.snapshot(stack.hosts())
-    load = stack.post_jobs_in_ingress(int(rate * seconds), rate=rate, concurrency=64)
-    stack.wait_for(lambda: set(load.accepted) <= set(stack.processed().started), 300, "e2e jobs processed", 0.2)
-    used = cpu_by_group(cpu.spent(before, cpu.snapshot(stack.hosts())))
-    started = stack.processed().started
-    lat = [(started[j] - sent) * 1000 for j, sent in load.accepted.items()]
-    return {
-        "rate": round(rate),
-        "jobs": len(lat),
-        "non_202": sum(v for k, v in load.statuses.items() if k != "202"),
-        "p50_ms": round(percentile(lat, 50), 2),
-        "p99_ms": round(percentile(lat, 99), 2),
-        "cpu_us_per_job": cpu_us_per(used, len(lat)),
-        "cpu_busy": round(sum(v for g, v in used.items() if g != "wall") / used["wall"] / (os.cpu_count() or 1), 2),
-    }
-
-
-def first_job_after_idle(idle_s: float) -> float:
-    time.sleep(idle_s)
-    stack.reset_processed()
-    load = stack.post_jobs(1, concurrency=1)
-    ((job_id, sent),) = load.accepted.items()
-    stack.wait_for(lambda: job_id in stack.processed().started, 60, "the job after idle processed", 0.05)
-    return round((stack.processed().started[job_id] - sent) * 1000, 2)
 
 
 def drain(replicas: int, jobs: int, ms: int) -> float:
@@ -212,6 +175,7 @@ def main() -> int:
     ap.add_argument("--site-only", action="store_true", help="only the re-runs of site.yml, into the existing --out")
     ap.add_argument("--scale-only", action="store_true", help="only the scale-ups of scale.yml, as --site-only")
     ap.add_argument("--many-only", action="store_true", help="only the thousands-of-clients cases, as --site-only")
+    ap.add_argument("--e2e-only", action="store_true", help="only the end-to-end cases (bench/e2e.py), as --site-only")
     args = ap.parse_args()
     if args.site_only and not args.site_first_s:  # else the ratio would keep an older first converge
         ap.error("--site-only needs --site-first-s (the first converge of the stack being re-run)")
@@ -221,6 +185,8 @@ def main() -> int:
         return update_only(args.out, "scale", lambda r: scale_figures(r, args.runs))
     if args.many_only:
         return update_only(args.out, "many_clients", lambda r: many_only(r, args.runs))
+    if args.e2e_only:
+        return update_only(args.out, "e2e", lambda r: e2e_figures(r, args.runs, args.idle_s))
     # wrk holds a socket per client: the soft open-files limit up to the hard one
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
@@ -238,19 +204,7 @@ def main() -> int:
     if args.http_only:
         Path(args.out).write_text(json.dumps(r, indent=2) + "\n")
         return 0
-    # 50 % of the highest rate the whole stack carries here: what the record workers process
-    # while the job path loads the same two cores (at most what it accepts meanwhile).
-    # The load client (Python, TLS) runs on the same two cores too; a sweep shows where the
-    # hand-off stops being cheap: a fixed trickle, then 10, 25 and 50 % of that rate.
-    top = min(r["ingress_jobs_with_workers_rps"], r["record_processed_rps"])
-    r["e2e_sweep"] = [e2e(rate=50, seconds=10)] + [e2e(rate=top * share, seconds=10) for share in (0.1, 0.25, 0.5)]
-    warm = r["e2e_sweep"][-1]
-    r["e2e_p50_ms"], r["e2e_p99_ms"] = warm["p50_ms"], warm["p99_ms"]
-    r["idle_s"] = args.idle_s
-    r["first_job_after_idle_ms"] = first_job_after_idle(args.idle_s)
-    # a single job after idling against warm single jobs: the trickle's p99, not a saturated one
-    r["warm_p99_ms"] = r["e2e_sweep"][0]["p99_ms"]
-    r["idle_vs_warm_p99"] = round(r["first_job_after_idle_ms"] / r["warm_p99_ms"], 2)
+    e2e_figures(r, args.runs, args.idle_s)  # at rates the record workers carry (bench/e2e.py)
 
     scale_figures(r, args.runs)
     jobs_n, ms = 600, 20

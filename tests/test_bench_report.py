@@ -50,6 +50,17 @@ def test_runs_combine_to_medians_with_ranges():
         report.ROWS.pop()
 
 
+def test_e2e_capacity_is_what_the_workers_process_while_the_load_runs():
+    import e2e  # noqa: PLC0415 - bench/ is on the path above
+
+    sent = [i / 100 for i in range(1001)]  # 100 jobs/s for 10 s
+    kept_up = [t + 0.004 for t in sent]
+    assert e2e.processed_rps(sent, kept_up) == 100.0  # the last one started 4 ms after the load: not counted
+    behind = [i / 60 for i in range(1001)]  # the workers start 60 a second: a queue grows
+    assert e2e.processed_rps(sent, behind) == 60.1
+    assert e2e.processed_rps([5.0], [5.0]) == 0.0
+
+
 def test_auth_overhead_cancels_a_drifting_rate():
     import http_cases  # noqa: PLC0415 - bench/ is on the path above
 
