@@ -262,7 +262,10 @@ class Worker:
     def _ack(self, tag: int) -> None:
         assert self.channel is not None
         self.in_flight.pop(tag, None)
-        self.channel.basic_ack(tag)
+        # Queued, not flushed: the I/O loop (_consume, _drain) writes it on its next turn.
+        # BlockingChannel.basic_ack would turn the loop once more for every ack. Frames leave
+        # in order: an ack never overtakes the confirmed publish before it, nor close().
+        self.channel._impl.basic_ack(tag)  # pika has no public ack without the extra turn
         self.processed += 1
 
     def _log_outcome(self, item: _InFlight, outcome: str, exc: BaseException | None = None) -> None:
