@@ -132,8 +132,9 @@ class Worker:
         while not self.stopping.is_set():
             self.connection.process_data_events(time_limit=0.5)
             self._check_timeouts()
-            self._touch_health()
-            self._write_metrics()
+            if time.monotonic() - self.metrics_written >= 1.0:  # not at every delivery and ack
+                self._touch_health()  # hurtig.health: up to 30 s old is alive
+                self._write_metrics()
             if self.abandoned >= self.pool._max_workers:
                 return
 
@@ -151,17 +152,15 @@ class Worker:
             log.warning("grace period over; unacked jobs go back to the queue", extra={"in_flight": left})
         self.connection.close()
         self.in_flight.clear()
-        self._write_metrics(force=True)
+        self._write_metrics()
         self.pool.shutdown(wait=False, cancel_futures=True)
         log.info("stopped", extra={"queue": self.s.queue, "processed": self.processed})
         return 0
 
-    def _write_metrics(self, force: bool = False) -> None:
-        now = time.monotonic()
-        if force or now - self.metrics_written >= 1.0:
-            self.metrics.in_flight = len(self.in_flight)
-            self.metrics.write()
-            self.metrics_written = now
+    def _write_metrics(self) -> None:
+        self.metrics.in_flight = len(self.in_flight)
+        self.metrics.write()
+        self.metrics_written = time.monotonic()
 
     def _touch_health(self) -> None:
         with contextlib.suppress(OSError):
