@@ -136,6 +136,7 @@ class Worker:
                 self._touch_health()  # hurtig.health: up to 30 s old is alive
                 self._write_metrics()
             if self.abandoned >= self.pool._max_workers:
+                self.connection.process_data_events(time_limit=0)  # the acks queued meanwhile
                 return
 
     def _drain(self) -> int:
