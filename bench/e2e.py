@@ -14,13 +14,13 @@ and at 10, 25 and 50 % of it, the 50 % point `runs` times (median, range).
 from __future__ import annotations
 
 import os
-import statistics
 import time
 
 import cpu
 import stack
 from http_cases import drained
 from loadgen import cpu_by_group, cpu_us_per
+from medians import combine
 
 SECONDS = 10
 
@@ -82,10 +82,10 @@ def e2e_figures(r: dict, runs: int, idle_s: float) -> None:
     r["e2e_capacity_rps"] = capacity
     sweep = [e2e(50)] + [e2e(capacity * share) for share in (0.1, 0.25)]
     half = [e2e(capacity * 0.5) for _ in range(runs)]
+    medians = combine([{key: h[key] for key in ("p50_ms", "p99_ms")} for h in half])
     for key in ("p50_ms", "p99_ms"):
-        values = [h[key] for h in half]
-        r[f"e2e_{key}"] = statistics.median(values)
-        r.setdefault("ranges", {})[f"e2e_{key}"] = [min(values), max(values)]
+        r[f"e2e_{key}"] = medians[key]
+        r.setdefault("ranges", {})[f"e2e_{key}"] = medians.get("ranges", {}).get(key, [medians[key]] * 2)
     # the half-load run whose p99 is the median's (its CPU and processed rate with it)
     by_p99 = sorted(half, key=lambda h: h["p99_ms"])
     r["e2e_sweep"] = [*sweep, by_p99[len(by_p99) // 2], probe]

@@ -21,7 +21,6 @@ import json
 import os
 import platform
 import resource
-import statistics
 import sys
 import time
 from collections.abc import Callable
@@ -33,6 +32,7 @@ import stack
 from e2e import e2e_figures
 from http_cases import drained, http_figures, many_figures
 from loadgen import WRK_CONNECTIONS, WRK_SECONDS, WRK_THREADS
+from medians import combine
 
 TARGETS = {
     "ingress_ratio": (">=", 0.15),
@@ -56,23 +56,6 @@ TARGETS = {
     "autoscale_lost": ("<=", 0),
     "autoscale_flaps": ("<=", 0),
 }
-
-
-def combine(runs: list[dict]) -> dict:
-    """Several runs of the same cases as one result: every number that all runs have is the
-    median of the runs (odd counts: one of the measured values), and `ranges` holds its
-    [min, max]; the per-case details (dicts, lists) are the last run's, `runs` the count."""
-    out = dict(runs[-1])
-    if len(runs) == 1:
-        return out
-    numbers = [k for k, v in runs[0].items() if isinstance(v, (int, float)) and not isinstance(v, bool)]
-    ranges = {}
-    for key in numbers:
-        values = [run[key] for run in runs if key in run]
-        if len(values) == len(runs):
-            out[key] = statistics.median_low(values) if isinstance(values[0], int) else statistics.median(values)
-            ranges[key] = [min(values), max(values)]
-    return out | {"runs": len(runs), "ranges": ranges}
 
 
 def drain(replicas: int, jobs: int, ms: int) -> float:
