@@ -238,6 +238,8 @@ def main() -> int:
             parts += [f"(The `many_clients_*` rows: `bench/run.py --many-only`, {results['many_clients_date']}.)", ""]
         if "e2e_date" in results:
             parts += [f"(The `e2e_*` rows and the sweep: `bench/run.py --e2e-only`, {results['e2e_date']}.)", ""]
+        if "drain_date" in results:
+            parts += [f"(The `record_drain_rps` row: `bench/run.py --drain-only`, {results['drain_date']}.)", ""]
         if "scale_date" in results:
             parts += [f"(The `scale_up_s` row: `bench/run.py --scale-only`, {results['scale_date']}.)", ""]
         scale = results.get("autoscale")

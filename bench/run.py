@@ -30,7 +30,7 @@ import autoscale
 import cpu
 import stack
 from e2e import e2e_figures
-from http_cases import drained, http_figures, many_figures
+from http_cases import backlog_drain_rps, drained, http_figures, many_figures
 from loadgen import WRK_CONNECTIONS, WRK_SECONDS, WRK_THREADS
 from medians import combine
 
@@ -98,6 +98,13 @@ def many_only(r: dict, runs: int) -> None:
     stack.playbook("scale.yml", "-e", "function=record", "-e", "replicas=2")  # as the stack was
 
 
+def drain_only(r: dict, runs: int) -> None:
+    """`runs` backlog drains of the record workers into the existing results (median, range)."""
+    rates = combine([{"record_drain_rps": backlog_drain_rps()} for _ in range(runs)])
+    r["record_drain_rps"] = rates["record_drain_rps"]
+    r.setdefault("ranges", {})["record_drain_rps"] = rates.get("ranges", {}).get("record_drain_rps")
+
+
 def site_figures(r: dict, runs: int, first_s: float) -> None:
     """Time `runs` idempotent re-runs of site.yml on the converged stack, each once the machine
     is at rest (cpu.settle: what it waited, how busy it was): the median, its range, the task
@@ -159,6 +166,7 @@ def main() -> int:
     ap.add_argument("--scale-only", action="store_true", help="only the scale-ups of scale.yml, as --site-only")
     ap.add_argument("--many-only", action="store_true", help="only the thousands-of-clients cases, as --site-only")
     ap.add_argument("--e2e-only", action="store_true", help="only the end-to-end cases (bench/e2e.py), as --site-only")
+    ap.add_argument("--drain-only", action="store_true", help="only the record workers' backlog drain, as --site-only")
     args = ap.parse_args()
     if args.site_only and not args.site_first_s:  # else the ratio would keep an older first converge
         ap.error("--site-only needs --site-first-s (the first converge of the stack being re-run)")
@@ -170,6 +178,8 @@ def main() -> int:
         return update_only(args.out, "many_clients", lambda r: many_only(r, args.runs))
     if args.e2e_only:
         return update_only(args.out, "e2e", lambda r: e2e_figures(r, args.runs, args.idle_s))
+    if args.drain_only:
+        return update_only(args.out, "drain", lambda r: drain_only(r, args.runs))
     # wrk holds a socket per client: the soft open-files limit up to the hard one
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
