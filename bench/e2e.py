@@ -20,7 +20,7 @@ import cpu
 import stack
 from http_cases import drained
 from loadgen import cpu_by_group, cpu_us_per
-from medians import combine
+from medians import median_into
 
 SECONDS = 10
 
@@ -82,10 +82,7 @@ def e2e_figures(r: dict, runs: int, idle_s: float) -> None:
     r["e2e_capacity_rps"] = capacity
     sweep = [e2e(50)] + [e2e(capacity * share) for share in (0.1, 0.25)]
     half = [e2e(capacity * 0.5) for _ in range(runs)]
-    medians = combine([{key: h[key] for key in ("p50_ms", "p99_ms")} for h in half])
-    for key in ("p50_ms", "p99_ms"):
-        r[f"e2e_{key}"] = medians[key]
-        r.setdefault("ranges", {})[f"e2e_{key}"] = medians.get("ranges", {}).get(key, [medians[key]] * 2)
+    median_into(r, [{"e2e_p50_ms": h["p50_ms"], "e2e_p99_ms": h["p99_ms"]} for h in half], "e2e_p50_ms", "e2e_p99_ms")
     # the half-load run whose p99 is the median's (its CPU and processed rate with it)
     by_p99 = sorted(half, key=lambda h: h["p99_ms"])
     r["e2e_sweep"] = [*sweep, by_p99[len(by_p99) // 2], probe]

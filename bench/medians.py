@@ -1,5 +1,5 @@
 """Several runs of one case reduced to a result: medians with their ranges (bench/run.py's
-repeated wrk cases, bench/e2e.py's half-load runs)."""
+repeated cases, bench/e2e.py's half-load runs)."""
 
 from __future__ import annotations
 
@@ -21,3 +21,12 @@ def combine(runs: list[dict]) -> dict:
             out[key] = statistics.median_low(values) if isinstance(values[0], int) else statistics.median(values)
             ranges[key] = [min(values), max(values)]
     return out | {"runs": len(runs), "ranges": ranges}
+
+
+def median_into(r: dict, runs: list[dict], *keys: str) -> None:
+    """Each of `keys`, measured in every one of `runs`, into `r`: its median, and its
+    [min, max] into r["ranges"] ([v, v] for a single run)."""
+    medians = combine(runs)
+    for key in keys:
+        r[key] = medians[key]
+        r.setdefault("ranges", {})[key] = medians.get("ranges", {}).get(key, [medians[key]] * 2)

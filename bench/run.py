@@ -32,7 +32,7 @@ import stack
 from e2e import e2e_figures
 from http_cases import backlog_drain_rps, drained, http_figures, many_figures
 from loadgen import WRK_CONNECTIONS, WRK_SECONDS, WRK_THREADS
-from medians import combine
+from medians import combine, median_into
 
 TARGETS = {
     "ingress_ratio": (">=", 0.15),
@@ -80,9 +80,7 @@ def scale_up(frm: int, to: int) -> float:
 
 def scale_figures(r: dict, runs: int) -> None:
     """`runs` scale-ups of 2 -> 6 replicas (each from 2 attached consumers): the median, its range."""
-    ups = combine([{"scale_up_s": scale_up(2, 6)} for _ in range(runs)])
-    r["scale_up_s"] = ups["scale_up_s"]
-    r.setdefault("ranges", {})["scale_up_s"] = ups.get("ranges", {}).get("scale_up_s", [r["scale_up_s"]] * 2)
+    median_into(r, [{"scale_up_s": scale_up(2, 6)} for _ in range(runs)], "scale_up_s")
 
 
 def many_only(r: dict, runs: int) -> None:
@@ -100,9 +98,7 @@ def many_only(r: dict, runs: int) -> None:
 
 def drain_only(r: dict, runs: int) -> None:
     """`runs` backlog drains of the record workers into the existing results (median, range)."""
-    rates = combine([{"record_drain_rps": backlog_drain_rps()} for _ in range(runs)])
-    r["record_drain_rps"] = rates["record_drain_rps"]
-    r.setdefault("ranges", {})["record_drain_rps"] = rates.get("ranges", {}).get("record_drain_rps")
+    median_into(r, [{"record_drain_rps": backlog_drain_rps()} for _ in range(runs)], "record_drain_rps")
 
 
 def site_figures(r: dict, runs: int, first_s: float) -> None:
@@ -115,10 +111,8 @@ def site_figures(r: dict, runs: int, first_s: float) -> None:
         settled.append(cpu.settle())
         timed.append({"site_rerun_s": round(stack.converge(rerun_log), 1)})
     r["site_settle"] = settled
-    rerun = combine(timed)
-    r["site_rerun_s"] = rerun["site_rerun_s"]
-    low_high = rerun.get("ranges", {}).get("site_rerun_s", [r["site_rerun_s"]] * 2)  # one run: no ranges
-    r.setdefault("ranges", {})["site_rerun_s"] = low_high
+    median_into(r, timed, "site_rerun_s")
+    low_high = r["ranges"]["site_rerun_s"]
     first_log = stack.ROOT / ".cache" / "stack-converge.log"
     r["site_tasks"] = {
         "first": stack.task_counts(first_log) if first_log.exists() else None,

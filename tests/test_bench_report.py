@@ -108,3 +108,13 @@ def test_profiles_compare_per_thousand_requests(tmp_path):
     assert lines[2].startswith("| (total) | 6.00 | 3.00 | +3.00")
     # by difference; `run`, on every stack of both, is left out
     assert [line.split(" | ")[0] for line in lines[3:]] == ["| submit", "| handle"]
+
+
+def test_median_into_keeps_a_range_for_a_single_run_too():
+    import medians  # noqa: PLC0415 - bench/ is on the path above
+
+    r: dict = {"ranges": {"other": [1, 2]}}
+    medians.median_into(r, [{"a": 3.0}, {"a": 1.0}, {"a": 2.0}], "a")
+    medians.median_into(r, [{"b": 5.0}], "b")
+    assert (r["a"], r["b"]) == (2.0, 5.0)
+    assert r["ranges"] == {"other": [1, 2], "a": [1.0, 3.0], "b": [5.0, 5.0]}
