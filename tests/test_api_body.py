@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from collections.abc import Iterator
 
 import pytest
 import requests
+from aiohttp import web
+from aiohttp.test_utils import make_mocked_request
 from test_api import Api
+
+from hurtig.api import Settings, make_app
 
 
 @pytest.fixture(scope="module")
@@ -38,3 +43,17 @@ def test_a_chunked_body_or_a_charset_is_read_whole_and_bounded(api_env, broker):
     assert r.status_code == 202, r.text
     bodies = [json.loads(body)["payload"] for _, body in broker.get_all(queue)]
     assert bodies == [{"task": "in two chunks"}, {"task": "charset"}]
+
+
+def test_each_function_has_its_own_route_and_any_other_name_the_pattern():
+    """A function's path is matched as a string (no pattern on the hot path); any other
+    name still reaches the handler through the pattern, which answers 404 for it."""
+    app = make_app(Settings(amqp_urls=["amqp://x"], functions={"record": "jobs.record"}, auth=False))
+
+    async def resolve(path: str) -> web.AbstractResource:
+        match = await app.router.resolve(make_mocked_request("POST", path, app=app))
+        return match.route.resource
+
+    own, other = asyncio.run(resolve("/v1/functions/record/jobs")), asyncio.run(resolve("/v1/functions/x/jobs"))
+    assert isinstance(own, web.PlainResource) and own.canonical == "/v1/functions/record/jobs"
+    assert isinstance(other, web.DynamicResource) and other.canonical == "/v1/functions/{name}/jobs"

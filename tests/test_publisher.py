@@ -198,7 +198,7 @@ def test_a_confirm_that_does_not_come_fails_after_the_timeout_and_a_lost_connect
 def test_the_envelope_is_the_job_encoded_once():
     raw = b' {"task": "Hello", "n": [1, 2.5, null], "s": "\xc3\xa6\\u00f8\\"x"} '
     for key in (None, 'a"b\\c'):
-        spliced = jobs.envelope("id-1", "record", raw, "2026-11-29T05:00:00.000001+00:00", key)
+        spliced = jobs.envelope("id-1", b'"record"', raw, "2026-11-29T05:00:00.000001+00:00", key)
         encoded = jobs.Job("id-1", "record", json.loads(raw), "2026-11-29T05:00:00.000001+00:00", key).to_body()
         assert json.loads(spliced) == json.loads(encoded)
         assert jobs.parse(spliced) == jobs.parse(encoded)

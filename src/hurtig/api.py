@@ -21,10 +21,12 @@ import argparse
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import json
 import logging
 import math
 import os
+import re
 import shutil
 import socket
 import sys
@@ -107,6 +109,7 @@ SETTINGS = web.AppKey("settings", Settings)
 KEYS = web.AppKey("keys", auth.Keys)
 NAMES = web.AppKey("names", dict[str, bytes])  # each function's name as a JSON string
 JSON = "application/json"
+PLAIN_NAME = re.compile(r"[A-Za-z0-9._~-]+")  # a path segment as it is, without { or %
 
 
 def _problem(status: int, reason: str, detail: str, **headers: str) -> web.Response:
@@ -143,10 +146,10 @@ def _admit(request: web.Request, app: web.Application, name: str) -> tuple[auth.
     return client, None
 
 
-async def submit_job(request: web.Request) -> web.Response:
+async def submit_job(request: web.Request, name: str = "") -> web.Response:
+    name = name or request.match_info["name"]  # each function's route passes it; the pattern's: 404
     app = request.app  # each of its objects looked up once: this is the hot path
     settings = app[SETTINGS]
-    name = request.match_info["name"]
     client, refused = _admit(request, app, name)
     if refused is not None:
         return refused
@@ -174,22 +177,18 @@ async def submit_job(request: web.Request) -> web.Response:
     if key is not None and not jobs.IDEMPOTENCY_KEY.match(key):
         return _reject(request, 400, "invalid_idempotency_key", "Idempotency-Key: 1 to 200 visible ASCII characters")
     job_id = jobs.new_id(client.name if client else "", name, key)
-    body = jobs.envelope(job_id, name, raw, jobs.timestamp(), key)
+    quoted = app[NAMES][name]
+    body = jobs.envelope(job_id, quoted, raw, jobs.timestamp(), key)
     metrics = app[METRICS]
     started = time.perf_counter()
     try:
         await app[PUBLISHER].publish(name, job_id, body)
     except Unavailable as exc:
-        return _reject(
-            request,
-            503,
-            exc.reason,
-            "the job was not accepted; retry later",
-            **{"Retry-After": str(settings.retry_after)},
-        )
+        retry = {"Retry-After": str(settings.retry_after)}
+        return _reject(request, 503, exc.reason, "the job was not accepted; retry later", **retry)
     metrics.observe(time.perf_counter() - started)
     metrics.accepted[name] += 1
-    answer = b'{"job_id":"' + job_id.encode() + b'","function":' + app[NAMES][name] + b',"status":"accepted"}'
+    answer = b'{"job_id":"' + job_id.encode() + b'","function":' + quoted + b',"status":"accepted"}'
     headers = {"Content-Type": JSON, "Location": f"/v1/functions/{name}/jobs/{job_id}"}
     return web.Response(body=answer, status=202, headers=headers)
 
@@ -259,6 +258,10 @@ def make_app(settings: Settings) -> web.Application:
         await app[PUBLISHER].stop()
 
     app.cleanup_ctx.append(lifecycle)
+    # each function's own path: matched as a string, before the pattern that any other takes
+    for name in settings.functions:
+        if PLAIN_NAME.fullmatch(name):
+            app.router.add_post(f"/v1/functions/{name}/jobs", functools.partial(submit_job, name=name))
     app.router.add_post("/v1/functions/{name}/jobs", submit_job)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)

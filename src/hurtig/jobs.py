@@ -56,13 +56,14 @@ class Job:
         return json.dumps(body, separators=(",", ":")).encode()
 
 
-def envelope(job_id: str, function: str, payload: bytes, submitted_at: str, idempotency_key: str | None) -> bytes:
+def envelope(job_id: str, function: bytes, payload: bytes, submitted_at: str, idempotency_key: str | None) -> bytes:
     """The message body of a job whose payload is already valid JSON (the API parsed and
     checked it): the client's bytes spliced in, not parsed and encoded again. The same JSON
-    value as `Job(...).to_body()`. Strings without a quote, a backslash or a control
-    character (ids, names, keys as the API accepts them) are copied as they are."""
+    value as `Job(...).to_body()`. `function` is the name already as a JSON string (the
+    API encodes each once), `job_id` one of `new_id`'s (hex digits and dashes). A key
+    without a quote, a backslash or a control character is copied as it is."""
     key = b"" if idempotency_key is None else b',"idempotency_key":' + _string(idempotency_key)
-    head = b'{"job_id":' + _string(job_id) + b',"function":' + _string(function)
+    head = b'{"job_id":"' + job_id.encode() + b'","function":' + function
     return head + b',"payload":' + payload + b',"submitted_at":"' + submitted_at.encode() + b'"' + key + b"}"
 
 

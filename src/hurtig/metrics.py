@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import bisect
 import contextlib
+import itertools
 import json
 import os
 import time
 from collections import Counter
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,35 +26,42 @@ LATENCY_BUCKETS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2
 FRESH_S = 5.0
 
 
-@dataclass
 class Histogram:
     """A Prometheus histogram: cumulative buckets (a value counts in every bucket whose
     bound, `le`, it does not exceed), a sum and a count. The API and the workers' metrics
-    endpoint keep theirs as one of these, in their files as `buckets`, `sum`, `count`."""
+    endpoint keep theirs as one of these, in their files as `buckets`, `sum`, `count`.
+    `observe` is on the API's hot path: it counts a value in its own bucket only (one
+    increment, not one per bucket above it); `buckets` adds them up when read."""
 
-    bounds: tuple[float, ...]
-    buckets: list[int] = field(default_factory=list)
-    total: float = 0.0
-    count: int = 0
+    def __init__(self, bounds: tuple[float, ...]) -> None:
+        self.bounds = bounds
+        self.hits = [0] * (len(bounds) + 1)  # per bucket, not cumulative; the last: above every bound
+        self.total = 0.0
+        self.count = 0
 
-    def __post_init__(self) -> None:
-        self.buckets = self.buckets or [0] * len(self.bounds)
+    @property
+    def buckets(self) -> list[int]:
+        return list(itertools.accumulate(self.hits[:-1]))
 
     def observe(self, seconds: float) -> None:
         self.total += seconds
         self.count += 1
-        buckets = self.buckets
-        for i in range(bisect.bisect_left(self.bounds, seconds), len(buckets)):
-            buckets[i] += 1
+        self.hits[bisect.bisect_left(self.bounds, seconds)] += 1
 
     def fields(self) -> dict[str, Any]:
         return {"buckets": self.buckets, "sum": self.total, "count": self.count}
 
     def add(self, snapshot: dict[str, Any]) -> None:
         """Add the `fields()` of another process or container (a file's content)."""
-        self.buckets = [a + int(b) for a, b in zip(self.buckets, snapshot["buckets"], strict=True)]
+        cumulative = [int(b) for b in snapshot["buckets"]]
+        if len(cumulative) != len(self.bounds):
+            raise ValueError(f"{len(cumulative)} buckets, not {len(self.bounds)}")
+        count = int(snapshot["count"])
+        below = [0, *cumulative]
+        for i, n in enumerate([*cumulative, count]):
+            self.hits[i] += n - below[i]
         self.total += float(snapshot["sum"])
-        self.count += int(snapshot["count"])
+        self.count += count
 
     def lines(self, name: str, labels: str = "") -> list[str]:
         """The exposition lines; `labels` like 'function="record",' come before `le`."""
