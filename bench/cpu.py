@@ -68,10 +68,27 @@ def spent(before: dict[str, float], after: dict[str, float]) -> dict[str, float]
     return {k: round(after[k] - before[k], 3) for k in before if k in after}
 
 
+def machine_ticks() -> list[int]:
+    """The machine's CPU ticks since boot (/proc/stat): user, nice, system, idle, iowait, irq,
+    softirq, steal."""
+    return [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+
+
 def _ticks() -> tuple[int, int]:
     """The machine's CPU ticks since boot: (busy, idle), iowait counted idle."""
-    f = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    f = machine_ticks()
     return f[0] + f[1] + f[2] + f[5] + f[6] + f[7], f[3] + f[4]
+
+
+def machine_shares(before: list[int], after: list[int]) -> dict[str, float]:
+    """The whole machine between two machine_ticks(): the share of its CPU time that was busy,
+    and the share in interrupts (irq, softirq). Without IRQ_TIME_ACCOUNTING (this kernel), a
+    cgroup's CPU time includes the interrupts that land on its tasks: on a saturated machine
+    a busy process takes others' (a broker's disk completions), on an idle one the idle task
+    takes them (docs/benchmarks.md, "Time in interrupts")."""
+    d = [a - b for a, b in zip(after, before, strict=True)]
+    total = max(1, sum(d))
+    return {"busy": round(1 - (d[3] + d[4]) / total, 3), "interrupts": round((d[5] + d[6]) / total, 3)}
 
 
 def settle(limit: float = 0.15, window: float = 5.0, timeout: float = 300.0) -> dict[str, float]:

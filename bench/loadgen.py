@@ -71,9 +71,10 @@ def wrk(
         lua.flush()
         if post or pace:
             cmd += ["-s", lua.name]
-        before = cpu.snapshot(stack.hosts())
+        before, ticks = cpu.snapshot(stack.hosts()), cpu.machine_ticks()
         out = subprocess.run([*cmd, url + path], capture_output=True, text=True, check=True).stdout
         used = cpu_by_group(cpu.spent(before, cpu.snapshot(stack.hosts())))
+        machine = cpu.machine_shares(ticks, cpu.machine_ticks())
     total = int(re.search(r"(\d+) requests in", out).group(1))
     elapsed = float(re.search(r"requests in ([\d.]+)s", out).group(1))
     bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
@@ -95,6 +96,7 @@ def wrk(
         "non_2xx": non2xx,
         "cpu_s": used,
         "cpu_us_per_request": cpu_us_per(used, total),
+        "machine": machine,
     }
     if errors:
         result["socket_errors"] = errors.group(1).strip()
@@ -141,9 +143,10 @@ def h2load(path: str, post: bool = False, connections: int = MANY_CLIENTS, secon
             cmd += ["-H", f"authorization: {stack.auth()['Authorization']}"]
         run = subprocess.Popen([*cmd, url + path], stdout=subprocess.PIPE, text=True)
         time.sleep(MANY_WARMUP_S + 0.5)  # the clients have connected; their requests are measured
-        before = cpu.snapshot(stack.hosts())
+        before, ticks = cpu.snapshot(stack.hosts()), cpu.machine_ticks()
         out, _ = run.communicate()
         used = cpu_by_group(cpu.spent(before, cpu.snapshot(stack.hosts())))
+        machine = cpu.machine_shares(ticks, cpu.machine_ticks())
     if run.returncode != 0:
         raise RuntimeError(f"h2load failed ({run.returncode}): {out[-2000:]}")
     n = h2load_counts(out)
@@ -160,6 +163,7 @@ def h2load(path: str, post: bool = False, connections: int = MANY_CLIENTS, secon
         "errors": n["errored"] + n["timeout"],
         "cpu_s": used,
         "cpu_us_per_request": cpu_us_per(used, n["total"]),
+        "machine": machine,
     }
     shown = {k: v for k, v in result.items() if k != "cpu_s"}
     print(f"[bench] h2load {'POST' if post else 'GET'} {path}: {shown}", flush=True)

@@ -11,6 +11,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 
+import cpu  # noqa: E402
 import report  # noqa: E402
 import run  # noqa: E402
 
@@ -118,3 +119,10 @@ def test_median_into_keeps_a_range_for_a_single_run_too():
     medians.median_into(r, [{"b": 5.0}], "b")
     assert (r["a"], r["b"]) == (2.0, 5.0)
     assert r["ranges"] == {"other": [1, 2], "a": [1.0, 3.0], "b": [5.0, 5.0]}
+
+
+def test_machine_shares_count_iowait_as_idle_and_irq_and_softirq_as_interrupts():
+    before = [100, 0, 50, 800, 50, 10, 40, 0]
+    after = [200, 0, 100, 1300, 100, 20, 80, 0]  # 750 ticks: 550 idle or iowait, 50 in interrupts
+    assert cpu.machine_shares(before, after) == {"busy": 0.267, "interrupts": 0.067}
+    assert len(cpu.machine_ticks()) == 8

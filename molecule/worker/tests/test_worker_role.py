@@ -86,6 +86,11 @@ def test_daemon_config(host):
     assert cfg["log-opts"]["max-size"] == "10m"
 
 
+def test_the_settings_digests_of_1x_are_removed(host):
+    """prepare.yml wrote the file as 1.x kept it; since 2.0.0 the digests are container labels."""
+    assert not host.file("/var/lib/hurtig/worker-containers.json").exists
+
+
 def publish_jobs(function: str, payloads: list[object]) -> list[str]:
     conn = pika.BlockingConnection(amqp("hurtig-api", "test-api-pw"))
     ch = conn.channel()
