@@ -98,15 +98,17 @@ def cpu_table(results: dict) -> list[str]:
         return []
     lines = [
         "CPU per request by process group, µs (cgroups; `load` is the load generator, wrk or h2load, in the "
-        "ingress's network namespace; the last of the runs):",
+        "ingress's network namespace; the last of the runs). Busy and interrupts: shares of the two cores' "
+        "time over the case (/proc/stat); a cgroup's time includes the interrupts that land on its tasks:",
         "",
-        "| case | clients | req/s | " + " | ".join(GROUPS) + " |",
-        "|---|---|---|" + "---|" * len(GROUPS),
+        "| case | clients | req/s | " + " | ".join(GROUPS) + " | busy | interrupts |",
+        "|---|---|---|" + "---|" * (len(GROUPS) + 2),
     ]
     for name, r in runs.items():
-        per = r["cpu_us_per_request"]
+        per, machine = r["cpu_us_per_request"], r.get("machine", {})
         tool = f" ({r['tool']})" if r.get("tool", "wrk") != "wrk" else ""
         cells = [name + tool, str(r["connections"]), fmt(r["rps"]), *(fmt(per[g]) for g in GROUPS)]
+        cells += [f"{machine[k]:.0%}" if k in machine else "" for k in ("busy", "interrupts")]
         lines.append("| " + " | ".join(cells) + " |")
     raw = results.get("broker_baseline")
     if raw:
