@@ -74,10 +74,9 @@ def machine_ticks() -> list[int]:
     return [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
 
 
-def _ticks() -> tuple[int, int]:
-    """The machine's CPU ticks since boot: (busy, idle), iowait counted idle."""
-    f = machine_ticks()
-    return f[0] + f[1] + f[2] + f[5] + f[6] + f[7], f[3] + f[4]
+def _busy(d: list[int]) -> float:
+    """The busy share of machine_ticks() deltas, iowait counted idle."""
+    return (sum(d) - d[3] - d[4]) / max(1, sum(d))
 
 
 def machine_shares(before: list[int], after: list[int]) -> dict[str, float]:
@@ -87,8 +86,7 @@ def machine_shares(before: list[int], after: list[int]) -> dict[str, float]:
     a busy process takes others' (a broker's disk completions), on an idle one the idle task
     takes them (docs/benchmarks.md, "Time in interrupts")."""
     d = [a - b for a, b in zip(after, before, strict=True)]
-    total = max(1, sum(d))
-    return {"busy": round(1 - (d[3] + d[4]) / total, 3), "interrupts": round((d[5] + d[6]) / total, 3)}
+    return {"busy": round(_busy(d), 3), "interrupts": round((d[5] + d[6]) / max(1, sum(d)), 3)}
 
 
 def settle(limit: float = 0.15, window: float = 5.0, timeout: float = 300.0) -> dict[str, float]:
@@ -97,9 +95,8 @@ def settle(limit: float = 0.15, window: float = 5.0, timeout: float = 300.0) -> 
     Returns the seconds waited and the busy share of the last window."""
     t0 = time.monotonic()
     while True:
-        b0, i0 = _ticks()
+        before = machine_ticks()
         time.sleep(window)
-        b1, i1 = _ticks()
-        busy = (b1 - b0) / max(1, b1 - b0 + i1 - i0)
+        busy = _busy([a - b for a, b in zip(machine_ticks(), before, strict=True)])
         if busy <= limit or time.monotonic() - t0 > timeout:
             return {"waited_s": round(time.monotonic() - t0, 1), "busy": round(busy, 3)}

@@ -36,8 +36,9 @@ def test_cpu_table_has_a_row_per_measured_case():
     rows = [line for line in report.cpu_table(results) if line.startswith("| ") and not line.startswith("| case")]
     assert len(rows) == len(measured)
     case = {"connections": 64, "rps": 3000.0, "cpu_us_per_request": dict.fromkeys(report.GROUPS, 1.0)}
-    shares = {"wrk_runs": {"jobs": case | {"machine": {"busy": 0.994, "interrupts": 0.061}}}}
-    assert report.cpu_table(shares)[4].endswith("| 99% | 6% |")  # runs from before the shares: empty cells
+    shares = {"wrk_runs": {"jobs": case | {"machine": {"busy": 0.994, "interrupts": 0.061}}, "older": case}}
+    assert report.cpu_table(shares)[4].endswith("| 99% | 6% |")
+    assert report.cpu_table(shares)[5].endswith("|  |  |")  # a run from before the shares: empty cells
 
 
 def test_runs_combine_to_medians_with_ranges():
