@@ -15,12 +15,20 @@ not one per event-loop iteration as libuv (uvloop) does since 1.45. With thousan
 nginx opens a new upstream connection per concurrent request; one accept per iteration of a
 loop busy with a thousand connections left 500 of them queued for up to 28 s, each with a
 request in it (4,096 clients on the staging stack, bench/http_cases.py).
+
+Collecting: a serving process starts the collector's youngest generation at YOUNG_OBJECTS
+new objects instead of CPython's 2,000. A request's objects are freed by reference counting
+as it ends, so at a few dozen connections the collector never runs; but a loop iteration
+with a thousand ready connections creates a thousand requests' objects before any ends,
+and each such burst started a collection that walked all of them (177 in 8 s at 1,024
+connections, about 4 µs of every request; docs/benchmarks.md).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 import signal
@@ -37,6 +45,7 @@ DRAINING = web.AppKey("draining", bool)
 # The listening socket's queue of connections not yet accepted (capped by net.core.somaxconn):
 # at a few thousand clients, a queue of 128 overflowed and nginx's connects timed out (2 s).
 BACKLOG = 4096
+YOUNG_OBJECTS = 10_000
 
 
 def accept_pending(loop: asyncio.AbstractEventLoop, sock: socket.socket, factory: Callable[[], asyncio.Protocol],
@@ -95,6 +104,7 @@ async def _run(app: web.Application, sock: socket.socket, drain: float) -> None:
 
 
 def serve(make_app: Callable[[], web.Application], sock: socket.socket, drain: float) -> None:
+    gc.set_threshold(YOUNG_OBJECTS, *gc.get_threshold()[1:])
     with contextlib.suppress(ImportError):
         import uvloop  # noqa: PLC0415 - optional speed-up
 
