@@ -155,11 +155,13 @@ def many_clients() -> dict[str, dict]:
     }
     stack.playbook("scale.yml", "-e", "function=record", "-e", "replicas=0")
     jobs = "/v1/functions/record/jobs"
-    for name, connections in (("jobs_h2load", WRK_CONNECTIONS), ("jobs_many_clients", MANY_CLIENTS)):
+    for name, connections in (
+        ("jobs_h2load", WRK_CONNECTIONS),
+        ("jobs_many_clients", MANY_CLIENTS),
+        ("jobs_h2load_after", WRK_CONNECTIONS),
+    ):
         with kept_empty("jobs.record"):
             runs[name] = h2load(jobs, post=True, connections=connections)
-    with kept_empty("jobs.record"):
-        runs["jobs_h2load_after"] = h2load(jobs, post=True, connections=WRK_CONNECTIONS)
     return runs
 
 
