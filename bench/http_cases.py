@@ -117,8 +117,7 @@ def bracketed_ratio(on: list[dict], off: list[dict]) -> float:
     a rate that drifts through the sequence (the brokers' queue and caches warming) cancels
     out, where the medians of each side compared the later runs without keys with the
     earlier ones with keys. The median of those ratios."""
-    ratios = [on[i]["rps"] / ((off[i - 1]["rps"] + off[i]["rps"]) / 2) for i in range(1, min(len(on), len(off)))]
-    return statistics.median(ratios)
+    return statistics.median(around(on[i], off[i - 1], off[i]) for i in range(1, min(len(on), len(off))))
 
 
 @contextlib.contextmanager
@@ -165,11 +164,12 @@ def many_clients() -> dict[str, dict]:
     return runs
 
 
-def around(many: dict, before: dict, after: dict) -> float:
-    """The many clients' rate over the mean of the 64-client runs just before and after it.
-    The 64-client rate moves from run to run on this machine (17,700 to 21,500 req/s within
+def around(run: dict, before: dict, after: dict) -> float:
+    """A run's rate over the mean of the baseline runs just before and after it (the
+    4,096 clients against 64; bracketed_ratio's runs with keys against those without). The
+    64-client rate moves from run to run on this machine (17,700 to 21,500 req/s within
     minutes, 2026-12-07): against the run before only, that movement was the ratio's."""
-    return many["rps"] / ((before["rps"] + after["rps"]) / 2)
+    return run["rps"] / ((before["rps"] + after["rps"]) / 2)
 
 
 def backlog_drain_rps(seconds: int = WRK_SECONDS) -> float:
