@@ -85,17 +85,20 @@ def test_a_burst_of_a_thousand_requests_starts_few_collections():
             answers.append(json.loads(data.split(b"\r\n\r\n", 1)[1]))
         return answers
 
+    clients: list[socket.socket] = []
     try:
-        first = ask([socket.create_connection(listener.getsockname())])[0]
-        clients = [socket.create_connection(listener.getsockname()) for _ in range(1000)]
+        clients.append(socket.create_connection(listener.getsockname()))
+        first = ask(clients)[0]
+        clients += [socket.create_connection(listener.getsockname()) for _ in range(1000)]
         time.sleep(0.5)  # every connection accepted
-        ask(clients)
+        ask(clients[1:])
         last = ask(clients[:1])[0]
+    finally:
         for c in clients:
             c.close()
-    finally:
         os.kill(pid, signal.SIGTERM)
         os.waitpid(pid, 0)
         listener.close()
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
     assert first["threshold"][0] == serve.YOUNG_OBJECTS
     assert last["young"] - first["young"] <= 6
