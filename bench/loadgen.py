@@ -124,17 +124,20 @@ def h2load_counts(out: str) -> dict[str, Any]:
     )
 
 
-def h2load(path: str, post: bool = False, connections: int = MANY_CLIENTS, seconds: int = MANY_SECONDS) -> dict:
+def h2load(
+    path: str, post: bool = False, connections: int = MANY_CLIENTS, seconds: int = MANY_SECONDS, rps: int = 0
+) -> dict:
     """The cases of thousands of clients: h2load (HTTP/1.1, keep-alive) in the ingress node's
     network namespace. Every client connects during the warm-up (MANY_WARMUP_S), which is
     not measured; `errors` counts the requests that failed on their connection (errored) or
     timed out. Not wrk: at each of its 2-s checks, wrk counts every connection that has not
     yet sent its first request as a timeout, so with 4,096 clients its "timeouts" were the
     TLS handshakes still under way two seconds after the start, not requests that failed.
-    The CPU figures cover the measured seconds, the load generator's its whole run."""
+    The CPU figures cover the measured seconds, the load generator's its whole run. `rps`
+    paces each client at that many requests a second (0: each sends on its answer)."""
     netns, url = stack.ingress_netns()
     cmd = [*netns, "h2load", "--h1", f"-t{WRK_THREADS}", f"-c{connections}", f"-D{seconds}"]
-    cmd.append(f"--warm-up-time={MANY_WARMUP_S}")
+    cmd += [f"--warm-up-time={MANY_WARMUP_S}", *([f"--rps={rps}"] if rps else [])]
     with tempfile.NamedTemporaryFile("w", suffix=".json") as body:
         if post:
             body.write(json.dumps(BODY))

@@ -107,6 +107,17 @@ time for connect:        0us         0us         0us         0us     0.00%
     assert (n["min_ms"], n["max_ms"], n["mean_ms"]) == (0.253, 2000.0, 660.15)
 
 
+def test_nstat_output_read():
+    import acks  # noqa: PLC0415
+
+    out = """#kernel
+TcpInSegs                       4153            0.0
+TcpOutSegs                      4162            0.0
+TcpExtDelayedACKs               7               0.0
+"""
+    assert acks.nstat_counts(out) == {"TcpInSegs": 4153, "TcpOutSegs": 4162, "TcpExtDelayedACKs": 7}
+
+
 def test_profiles_compare_per_thousand_requests(tmp_path):
     # by path: `import profile` may find the standard library's module of that name
     spec = importlib.util.spec_from_file_location("bench_profile", ROOT / "bench" / "profile.py")
